@@ -1,0 +1,98 @@
+"""Atomic file writes and a dependency-free PNG writer.
+
+Every file dpcgan writes goes to a temporary name in the same directory and is renamed into place, so a
+crash never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it onto `path`, on failure delete it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """torch.save to a temporary file and rename. Only tensors, containers and primitives: loadable with
+    weights_only=True, so loading never executes code."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_npz_atomic(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line and flush it: a crash loses at most the line being written (readers skip a torn
+    last line)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode a uint8 image, (H, W) grayscale or (H, W, 3) RGB, as PNG."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"png_bytes expects uint8, got {image.dtype}")
+    if image.ndim == 2:
+        color_type, rows = 0, image
+    elif image.ndim == 3 and image.shape[2] == 3:
+        color_type, rows = 2, image.reshape(image.shape[0], -1)
+    else:
+        raise ValueError(f"png_bytes expects (H, W) or (H, W, 3), got {image.shape}")
+    height, width = image.shape[:2]
+    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rows))  # filter 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
+    """Tile uint8 images (N, C, H, W) with C in {1, 3} into one (H', W') or (H', W', 3) image, row-major."""
+    n, c, h, w = images.shape
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for k in range(min(n, rows * cols)):
+        r, col = divmod(k, cols)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top : top + h, left : left + w] = images[k].transpose(1, 2, 0)
+    return grid[:, :, 0] if c == 1 else grid
