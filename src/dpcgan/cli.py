@@ -1,0 +1,46 @@
+"""The `dpcgan` command: a thin dispatcher over the subcommand modules in dpcgan.commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .commands import privacy as privacy_cmd
+from .commands import sample as sample_cmd
+from .commands import train as train_cmd
+from .errors import DPCGANError
+
+COMMANDS = {"train": train_cmd, "sample": sample_cmd, "privacy": privacy_cmd}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dpcgan", description="Differentially private conditional GANs (DP-CGAN)")
+    parser.add_argument("--version", action="version", version=f"dpcgan {__version__}")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS.values():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return COMMANDS[args.command].run(args)
+    except DPCGANError as e:
+        print(f"dpcgan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dpcgan {args.command}: interrupted; nothing was written to the output", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

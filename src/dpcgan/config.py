@@ -1,0 +1,182 @@
+"""Training configuration: one frozen dataclass, named presets, and the resolution of the privacy plan.
+
+Every default lives here. `resolve_plan` turns a config and the (public) dataset size into the exact
+mechanism that will run: sample rate q, noise multiplier sigma and number of D steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, PrivacyBudgetError
+from .privacy import accountant
+
+MODES = ("split", "joint", "off")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # data and model
+    dataset: str = "mnist"              # 'mnist', 'fashion-mnist' or a path to a .npz of labeled images
+    num_classes: int | None = None      # label-set size for .npz data (public); benchmarks know theirs
+    arch: str = "paper-fc"
+    latent_dim: int = 100
+    hidden: int = 128
+    # DP-CGAN discriminator step
+    mode: str = "split"                 # split: DP-CGAN; joint: clip (real, fake) pairs; off: no privacy
+    batch_size: int = 600               # expected real batch B = q*n; also the fixed, public fake count
+    noise_multiplier: float | None = 1.12   # sigma; None: calibrate to target_epsilon for `steps`
+    max_grad_norm: float = 1.1          # C
+    delta: float = 1e-5
+    target_epsilon: float | None = 9.6  # None: run `steps` and report epsilon
+    steps: int | None = None            # D steps; None: as many as the budget allows
+    conversion: str = "classic"         # RDP -> (eps, delta) conversion that enforces the budget (headline)
+    label_prior: str = "uniform"        # public fake-label distribution: 'uniform' or a file of K weights
+    # optimisation
+    d_lr: float = 0.1
+    d_lr_final: float = 0.052           # linear decay from d_lr to d_lr_final over d_lr_decay_steps, then flat
+    d_lr_decay_steps: int = 10_000
+    g_lr: float = 1e-3
+    g_betas: tuple[float, float] = (0.9, 0.999)
+    # bookkeeping
+    seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
+    log_every: int = 100
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"g_betas": list(self.g_betas)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}")
+        d = dict(d)
+        if "g_betas" in d:
+            d["g_betas"] = tuple(d["g_betas"])
+        return cls(**d)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The paper's MNIST setting (method note §3): B=600, sigma=1.12, C=1.1, delta=1e-5, eps=9.6 under the
+    # classic conversion it used (22,977 D steps: the 22,978th would exceed 9.6).
+    "paper": TrainConfig(),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclass(frozen=True)
+class PrivacyPlan:
+    """The mechanism a run will execute, fixed before any private data is touched."""
+
+    n: int
+    sample_rate: float
+    noise_multiplier: float | None   # None when mode == 'off'
+    steps: int
+    planned_epsilon: float           # under config.conversion; inf when mode == 'off'
+    label_prior: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["planned_epsilon"] = None if math.isinf(self.planned_epsilon) else self.planned_epsilon
+        return d
+
+
+def load_label_prior(spec: str, num_classes: int) -> list[float]:
+    """'uniform', or a file with K non-negative weights (JSON list or whitespace-separated numbers)."""
+    if spec == "uniform":
+        return [1.0 / num_classes] * num_classes
+    path = Path(spec)
+    if not path.is_file():
+        raise ConfigError(f"--label-prior: {spec!r} is neither 'uniform' nor a readable file")
+    text = path.read_text()
+    try:
+        weights = json.loads(text) if text.lstrip().startswith("[") else [float(t) for t in text.split()]
+        w = np.asarray(weights, dtype=float)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--label-prior {spec}: expected {num_classes} numbers ({e})") from e
+    if w.ndim != 1 or w.shape[0] != num_classes:
+        raise ConfigError(f"--label-prior {spec}: expected {num_classes} weights (one per class), got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ConfigError(f"--label-prior {spec}: weights must be finite, non-negative and not all zero")
+    return (w / w.sum()).tolist()
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Checks that need no data. Messages name the flag, the value and what to do."""
+    if cfg.mode not in MODES:
+        raise ConfigError(f"--mode must be one of {MODES} (got {cfg.mode!r})")
+    if cfg.conversion not in accountant.CONVERSIONS:
+        raise ConfigError(f"conversion must be one of {accountant.CONVERSIONS} (got {cfg.conversion!r})")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1 (got {cfg.batch_size})")
+    if not cfg.max_grad_norm > 0:
+        raise ConfigError(f"max_grad_norm must be > 0 (got {cfg.max_grad_norm})")
+    if cfg.target_epsilon is not None and not (cfg.target_epsilon > 0 and math.isfinite(cfg.target_epsilon)):
+        raise ConfigError(f"--epsilon must be a positive finite number (got {cfg.target_epsilon})")
+    if cfg.noise_multiplier is not None and not (cfg.noise_multiplier > 0 and math.isfinite(cfg.noise_multiplier)):
+        raise ConfigError(f"--sigma must be > 0 (got {cfg.noise_multiplier})")
+    if cfg.steps is not None and cfg.steps < 1:
+        raise ConfigError(f"--steps must be >= 1 (got {cfg.steps})")
+    if not 0 < cfg.delta < 1:
+        raise ConfigError(f"--delta must be in (0, 1) (got {cfg.delta})")
+    if cfg.log_every < 1:
+        raise ConfigError(f"log_every must be >= 1 (got {cfg.log_every})")
+    for name in ("d_lr", "g_lr"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"{name} must be > 0 (got {getattr(cfg, name)})")
+
+
+def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
+    """Fix (q, sigma, steps) from the config and the public dataset size n."""
+    validate(cfg)
+    if cfg.batch_size >= n:
+        raise ConfigError(f"--batch-size {cfg.batch_size} must be smaller than the dataset size n={n}: "
+                          "Poisson subsampling needs q = B/n < 1")
+    if n < 10:
+        raise ConfigError(f"the dataset has only {n} records; DP training needs many more")
+    if cfg.delta >= 1.0 / n:
+        raise ConfigError(f"--delta must be < 1/n = {1.0 / n:.3g} (got {cfg.delta:g}, n={n}): a larger delta "
+                          "allows releasing a whole record; use e.g. --delta {:.0e}".format(0.1 / n))
+    q = cfg.batch_size / n
+    prior = load_label_prior(cfg.label_prior, num_classes)
+    sigma, steps, eps_target, conv = cfg.noise_multiplier, cfg.steps, cfg.target_epsilon, cfg.conversion
+
+    if cfg.mode == "off":
+        # Non-private baseline: train as long as the private run with the same settings would, for comparability.
+        if steps is None:
+            if sigma is None or eps_target is None:
+                raise ConfigError("--mode off needs --steps (or a preset with sigma and epsilon to copy the length)")
+            steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv)
+        return PrivacyPlan(n, q, None, steps, math.inf, prior)
+
+    if sigma is None:
+        if eps_target is None or steps is None:
+            raise ConfigError("give --sigma, or --epsilon together with --steps to calibrate sigma")
+        sigma = accountant.calibrate_noise_multiplier(q, steps, cfg.delta, eps_target, conv)
+    elif steps is None:
+        if eps_target is None:
+            raise ConfigError("give --steps or --epsilon: with neither, the run has no length")
+        steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv)
+        if steps == 0:
+            raise PrivacyBudgetError(f"a single step with sigma={sigma} and q={q:.4g} already exceeds "
+                                     f"epsilon={eps_target}: raise --sigma or --epsilon")
+    eps = accountant.epsilon(q, sigma, steps, cfg.delta, conv)
+    if eps_target is not None and eps > eps_target:
+        raise PrivacyBudgetError(f"{steps} steps with sigma={sigma:g}, q={q:.4g} cost epsilon={eps:.4f} > "
+                                 f"--epsilon {eps_target}: lower --steps or raise --sigma")
+    return PrivacyPlan(n, q, sigma, steps, eps, prior)

@@ -1,0 +1,55 @@
+"""Generator/discriminator architectures, looked up by name. `build_models` validates D for DP training."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from torch import nn
+
+from ..errors import ConfigError
+from .fc import FCDiscriminator, FCGenerator
+from .validate import check_private_discriminator
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild G (and D) from a state_dict: saved beside the weights."""
+
+    arch: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    latent_dim: int = 100
+    hidden: int = 128
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"image_shape": list(self.image_shape)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        return cls(**(d | {"image_shape": tuple(d["image_shape"])}))
+
+
+def _paper_fc(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    return (FCGenerator(spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden),
+            FCDiscriminator(spec.image_shape, spec.num_classes, spec.hidden))
+
+
+# Architectures register here: name -> builder returning (generator, discriminator).
+ARCHITECTURES = {"paper-fc": _paper_fc}
+
+
+def build_models(spec: ModelSpec, *, private: bool = True) -> tuple[nn.Module, nn.Module]:
+    if spec.arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown architecture {spec.arch!r}: choose one of {sorted(ARCHITECTURES)}")
+    generator, discriminator = ARCHITECTURES[spec.arch](spec)
+    if private:
+        check_private_discriminator(discriminator)
+    return generator, discriminator
+
+
+def build_generator(spec: ModelSpec) -> nn.Module:
+    return build_models(spec, private=False)[0]
+
+
+__all__ = ["ModelSpec", "ARCHITECTURES", "build_models", "build_generator", "check_private_discriminator",
+           "FCGenerator", "FCDiscriminator"]

@@ -1,0 +1,174 @@
+"""Per-example gradient norms and the clipped gradient sum, without materialising per-example gradients.
+
+For a layer whose per-example weight gradient is a sum of outer products, grad_W(i) = sum_t g_it a_it^T
+(Linear: t ranges over leading positions; Conv2d: over output positions of the unfolded input), the norm
+follows from activations a and output gradients g alone ("ghost" norms):
+
+    ||grad_W(i)||^2 = sum_{t,t'} (a_it . a_it') (g_it . g_it')      = ||a_i||^2 ||g_i||^2 when T = 1.
+
+Once each clipping unit's norm is known, the clipped sum is sum_i w_i grad_W(i) = (w * g)^T a: a single
+weighted matrix product from the same a and g ("book-keeping"), so no second backward pass is needed.
+
+A *clipping unit* is the set of rows whose gradients are summed before clipping: one row in DP-CGAN's split
+mode (each real record and each fake sample clipped alone), a (real, fake) pair in the joint baseline.
+Units are given as a (U, k) index matrix into the rows of the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SUPPORTED_LAYERS = (nn.Linear, nn.Conv2d, nn.Embedding)
+
+
+class LayerTape:
+    """Records the input and output of every parametrised layer of `module` during one forward pass.
+
+        with LayerTape(D) as tape:
+            logits = D(x, y)
+    """
+
+    def __init__(self, module: nn.Module):
+        self.layers = [m for m in module.modules()
+                       if isinstance(m, SUPPORTED_LAYERS) and any(p.requires_grad for p in m.parameters(recurse=False))]
+        self.records: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._handles: list = []
+
+    def _hook(self, layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if layer in self.records:
+            # A second call would add cross terms between the two uses that the norms below do not include.
+            raise RuntimeError(f"{type(layer).__name__} was called twice in one forward pass; run the "
+                               "discriminator once over the stacked [real; fake] batch")
+        self.records[layer] = (inputs[0].detach(), output)
+
+    def __enter__(self) -> "LayerTape":
+        self.records = {}
+        self._handles = [layer.register_forward_hook(self._hook) for layer in self.layers]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+# --- per-layer views: activations (N, T, d_in) and output gradients (N, T, d_out) --------------------------
+
+def _matrix_view(layer: nn.Module, a: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    n = a.shape[0]
+    if isinstance(layer, nn.Linear):
+        return a.reshape(n, -1, a.shape[-1]), g.reshape(n, -1, g.shape[-1])
+    if isinstance(layer, nn.Conv2d):
+        if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            raise ValueError("Conv2d in D must use numeric zero padding")
+        cols = F.unfold(a, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride)
+        return cols.transpose(1, 2), g.flatten(2).transpose(1, 2)  # (N, L, C_in*kh*kw), (N, L, C_out)
+    raise TypeError(type(layer))
+
+
+def _unit_rows(x: torch.Tensor, units: torch.Tensor | None) -> torch.Tensor:
+    """(N, T, d) -> (U, k*T, d): the positions of all rows of each unit, stacked."""
+    if units is None:
+        return x
+    u, k = units.shape
+    return x[units.reshape(-1)].reshape(u, k * x.shape[1], x.shape[2])
+
+
+def _gram_or_full_norm_sq(a_u: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
+    """||sum_t g_t a_t^T||^2 for each unit, by the cheaper of the Gram trick and the explicit product."""
+    _, kt, d_in = a_u.shape
+    d_out = g_u.shape[2]
+    if kt == 1:
+        return a_u.square().sum((1, 2)) * g_u.square().sum((1, 2))
+    if kt * (d_in + d_out) < d_in * d_out:
+        return (torch.bmm(a_u, a_u.transpose(1, 2)) * torch.bmm(g_u, g_u.transpose(1, 2))).sum((1, 2))
+    return torch.bmm(g_u.transpose(1, 2), a_u).square().sum((1, 2))
+
+
+def _layer_norm_sq(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, units: torch.Tensor | None) -> torch.Tensor:
+    if isinstance(layer, nn.Embedding):
+        idx = a.reshape(a.shape[0], -1, 1).to(g.dtype)  # token ids as a (N, T, 1) "activation"
+        idx_u = _unit_rows(idx, units)
+        g_u = _unit_rows(g.reshape(g.shape[0], -1, g.shape[-1]), units)
+        if idx_u.shape[1] == 1:
+            return g_u.square().sum((1, 2))
+        same = (idx_u == idx_u.transpose(1, 2)).to(g.dtype)  # rows of the table that coincide
+        return (same * torch.bmm(g_u, g_u.transpose(1, 2))).sum((1, 2))
+    a3, g3 = _matrix_view(layer, a, g)
+    a_u, g_u = _unit_rows(a3, units), _unit_rows(g3, units)
+    total = _gram_or_full_norm_sq(a_u, g_u)
+    if layer.bias is not None and layer.bias.requires_grad:
+        total = total + g_u.sum(1).square().sum(1)
+    return total
+
+
+def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> dict:
+    """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,)."""
+    if isinstance(layer, nn.Embedding):
+        gw = (g * w.view(-1, *([1] * (g.dim() - 1)))).reshape(-1, g.shape[-1])
+        grad = torch.zeros_like(layer.weight).index_add_(0, a.reshape(-1), gw)
+        return {layer.weight: grad}
+    a3, g3 = _matrix_view(layer, a, g)
+    gw = (g3 * w.view(-1, 1, 1)).reshape(-1, g3.shape[2])  # (N*T, d_out)
+    out = {layer.weight: (gw.t() @ a3.reshape(-1, a3.shape[2])).view_as(layer.weight)}
+    if layer.bias is not None and layer.bias.requires_grad:
+        out[layer.bias] = gw.sum(0)
+    return out
+
+
+@dataclass
+class ClippedSum:
+    grads: dict[nn.Parameter, torch.Tensor]  # sum over units of the clipped unit gradients
+    norms: torch.Tensor                      # (U,) unit gradient norms before clipping
+
+
+def clip_factors(norms: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """min(1, C / ||g||): the factor that brings each unit's gradient norm to at most C."""
+    return (max_norm / (norms + 1e-6)).clamp(max=1.0)
+
+
+def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: float | None,
+                     units: torch.Tensor | None = None) -> ClippedSum:
+    """Sum over clipping units of clip_C(gradient of the unit's summed row losses).
+
+    row_losses: (N,) one loss per row of the forward pass recorded by `tape`.
+    units: (U, k) row indices, every row in exactly one unit; None means each row is its own unit.
+    max_norm: C; None sums the unclipped gradients (norms are still computed).
+    """
+    n = row_losses.shape[0]
+    layers = list(tape.records)
+    params = {p: None for layer in tape.layers for p in layer.parameters(recurse=False) if p.requires_grad}
+    num_units = n if units is None else units.shape[0]
+    if n == 0 or not layers:
+        zeros = {p: torch.zeros_like(p) for p in params}
+        return ClippedSum(zeros, row_losses.new_zeros(num_units))
+    if units is not None and units.numel() != n:
+        raise ValueError(f"units cover {units.numel()} rows but the batch has {n}")
+    outputs = [tape.records[layer][1] for layer in layers]
+    # Row losses are independent across rows (no cross-example layers), so d(sum)/d(output row i) is row i's own
+    # output gradient.
+    out_grads = torch.autograd.grad(row_losses.sum(), outputs, allow_unused=True)
+    norm_sq = row_losses.new_zeros(num_units, dtype=torch.float32 if row_losses.dtype == torch.float16 else row_losses.dtype)
+    pieces = []
+    for layer, g in zip(layers, out_grads):
+        if g is None:
+            continue
+        a = tape.records[layer][0]
+        norm_sq = norm_sq + _layer_norm_sq(layer, a, g, units)
+        pieces.append((layer, a, g))
+    norms = norm_sq.sqrt()
+    unit_w = torch.ones_like(norms) if max_norm is None else clip_factors(norms, max_norm)
+    if units is None:
+        row_w = unit_w
+    else:
+        row_w = torch.empty(n, dtype=unit_w.dtype, device=unit_w.device)
+        row_w[units.reshape(-1)] = unit_w.repeat_interleave(units.shape[1])
+    grads = {p: torch.zeros_like(p) for p in params}
+    for layer, a, g in pieces:
+        for p, grad in _layer_weighted_grads(layer, a, g, row_w).items():
+            grads[p] = grad
+    return ClippedSum(grads, norms)

@@ -1,0 +1,83 @@
+"""privacy.json: what was run, what it guarantees, what it assumes public. Enough to recompute epsilon."""
+
+from __future__ import annotations
+
+import math
+import platform
+
+import opacus
+import torch
+
+from .. import __version__
+from .accountant import CONVERSIONS, ORDERS, PrivacyLedger
+
+MECHANISMS = {
+    "split": "DP-SGD on the discriminator with DP-CGAN split clipping: each real record's gradient and each fake "
+             "sample's gradient clipped separately to C, summed, Gaussian noise N(0, sigma^2 C^2) added once per step",
+    "joint": "DP-SGD on the discriminator with joint clipping (basic DP-GAN): each real record's gradient plus that "
+             "of its own fresh fake sample clipped together to C, summed, Gaussian noise N(0, sigma^2 C^2) once per step",
+}
+
+
+def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str, seeded: bool) -> dict:
+    """Build the privacy report from the ledger of steps that actually ran."""
+    private = cfg.mode != "off"
+    eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
+    report = {
+        "guarantee": (
+            f"({eps[cfg.conversion]:.4f}, {cfg.delta:g})-differential privacy for each record of the training data "
+            "(add/remove-one adjacency), for the released generator.pt and discriminator.pt and everything sampled "
+            "from them." if private else
+            "NONE: --mode off trains a non-private CGAN. Do not release anything from this run."),
+        "epsilon": eps[cfg.conversion],
+        "delta": cfg.delta,
+        "headline_conversion": cfg.conversion,
+        "epsilon_by_conversion": eps,
+        "conversions": {
+            "opacus": "Balle et al. 2020 (Opacus RDPAccountant.get_epsilon); tighter",
+            "classic": "eps = min_a RDP(a) + log(1/delta)/(a-1) (Mironov 2017), as in the DP-CGAN paper",
+        },
+        "mode": cfg.mode,
+        "mechanism": MECHANISMS.get(cfg.mode, "none (non-private)"),
+        "adjacency": "add/remove one record",
+        "accountant": f"Renyi DP of the Poisson-subsampled Gaussian mechanism (Opacus {opacus.__version__} RDPAccountant)",
+        "rdp_orders": list(ORDERS),
+        "sampling": "Poisson (each record included independently with probability q at each D step)",
+        "sample_rate": plan.sample_rate,
+        "noise_multiplier": plan.noise_multiplier,
+        "max_grad_norm": cfg.max_grad_norm,
+        "noise_std": None if not private else plan.noise_multiplier * cfg.max_grad_norm,
+        "normaliser": f"expected batch size B = {cfg.batch_size}",
+        "d_steps": ledger.steps if private else plan.steps,
+        "events": ledger.to_dict(),
+        "target_epsilon": cfg.target_epsilon,
+        "fake_samples": {
+            "count_per_d_step": cfg.batch_size if cfg.mode != "joint" else "one per real record (inside its clipped pair)",
+            "label_prior": plan.label_prior,
+            "label_prior_source": cfg.label_prior,
+            "note": "fake labels and latents come from public distributions, never from real records",
+        },
+        "generator": "trained only through D (post-processing): fresh latents, public labels, no real data",
+        "assumed_public": {
+            "n": plan.n,
+            "label_set": list(range(spec.num_classes)),
+            "image_shape": list(spec.image_shape),
+            "dataset": dataset_name,
+            "architecture": spec.to_dict(),
+            "hyperparameters": cfg.to_dict(),
+            "preprocessing": "pixels / 255 (fixed; nothing fitted to the data)",
+        },
+        "not_covered": [
+            "metrics.jsonl and the progress bar show D's loss on real batches without noise: keep them private",
+            "any evaluation of this run against real data (dpcgan evaluate) is outside the guarantee",
+            "choosing hyperparameters by looking at results on the private data is not accounted for",
+        ],
+        "randomness": ("seeded (--seed): reproducible experiment, NOT FOR RELEASE: noise and sampling can be replayed"
+                       if seeded else "release mode: sampling and noise seeded from OS entropy"),
+        "release": "not for release" if (seeded or not private) else "release",
+        "software": {"dpcgan": __version__, "opacus": opacus.__version__, "torch": torch.__version__,
+                     "python": platform.python_version()},
+    }
+    if private and cfg.target_epsilon is not None:
+        assert eps[cfg.conversion] <= cfg.target_epsilon + 1e-9, "budget exceeded: refusing to write a false report"
+    return report

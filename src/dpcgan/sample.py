@@ -1,0 +1,92 @@
+"""Load a released generator and draw labeled synthetic data from it (post-processing: no privacy cost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import load_label_prior
+from .errors import DataError, DPCGANError
+from .io import image_grid, png_bytes, save_npz_atomic, write_bytes_atomic
+from .models import ModelSpec, build_generator
+
+GENERATOR_FORMAT = "dpcgan-generator-v1"
+
+
+def generator_checkpoint(G: torch.nn.Module, spec: ModelSpec, label_prior: list[float]) -> dict:
+    return {"format": GENERATOR_FORMAT, "spec": spec.to_dict(), "label_prior": list(label_prior),
+            "state_dict": {k: v.detach().cpu() for k, v in G.state_dict().items()}}
+
+
+def load_generator(run: str | Path) -> tuple[torch.nn.Module, dict]:
+    """G from RUN/generator.pt (or a .pt path), loaded with weights_only=True: no code runs on load."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "generator.pt"
+    if not path.is_file():
+        raise DPCGANError(f"{path}: no generator found; pass a run directory written by `dpcgan train`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling refusals, truncation, garbage
+        raise DataError(f"{path}: not a loadable dpcgan generator ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != GENERATOR_FORMAT:
+        raise DataError(f"{path}: not a dpcgan generator checkpoint (format {GENERATOR_FORMAT})")
+    spec = ModelSpec.from_dict(ckpt["spec"])
+    G = build_generator(spec)
+    try:
+        G.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise DataError(f"{path}: weights do not match architecture {spec.arch}: {e}") from e
+    G.eval()
+    return G, ckpt
+
+
+def balanced_labels(n: int, prior: list[float], generator: torch.Generator) -> torch.Tensor:
+    """n labels whose class counts follow `prior` as closely as integers allow (largest remainder), shuffled."""
+    p = np.asarray(prior, dtype=float)
+    exact = p * n
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    y = torch.repeat_interleave(torch.arange(len(p)), torch.from_numpy(counts))
+    return y[torch.randperm(n, generator=generator)]
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, y: torch.Tensor, generator: torch.Generator, batch: int = 4096) -> torch.Tensor:
+    """uint8 images (N, C, H, W) for labels y."""
+    out = []
+    for i in range(0, len(y), batch):
+        yb = y[i : i + batch]
+        out.append(G(G.sample_latent(len(yb), generator), yb).mul(255).round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out) if out else torch.empty(0, *G.image_shape, dtype=torch.uint8)
+
+
+def sample_synthetic(G: torch.nn.Module, n: int, prior: list[float], generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """x uint8 (N, H, W) for one channel, (N, C, H, W) otherwise; y int64 (N,)."""
+    y = balanced_labels(n, prior, generator)
+    x = generate(G, y, generator).numpy()
+    if x.shape[1] == 1:
+        x = x[:, 0]
+    return x, y.numpy().astype(np.int64)
+
+
+def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str | Path | None = None,
+                    seed: int | None = None) -> Path:
+    if n < 1:
+        raise DPCGANError(f"-n must be >= 1 (got {n})")
+    G, ckpt = load_generator(run)
+    prior = load_label_prior(labels, G.num_classes)
+    gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed()))
+    x, y = sample_synthetic(G, n, prior, gen)
+    out = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "synthetic.npz"
+    save_npz_atomic(out, x=x, y=y)
+    return out
+
+
+def write_sample_grid(G: torch.nn.Module, path: str | Path, generator: torch.Generator, per_class: int = 10) -> None:
+    """samples.png: one row per class, `per_class` samples each."""
+    y = torch.arange(G.num_classes).repeat_interleave(per_class)
+    images = generate(G, y, generator).numpy()
+    write_bytes_atomic(path, png_bytes(image_grid(images, G.num_classes, per_class)))
