@@ -31,6 +31,8 @@ class DStepSettings:
 
 def public_labels(count: int, prior: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Fake labels drawn from the public prior. Takes no private input by construction."""
+    if count == 0:
+        return torch.empty(0, dtype=torch.long)
     return torch.multinomial(prior, count, replacement=True, generator=generator)
 
 
@@ -42,6 +44,35 @@ def public_fake_batch(G: nn.Module, count: int, prior: torch.Tensor, generator: 
     return G(z, y), y
 
 
+def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fake_x: torch.Tensor,
+                   fake_y: torch.Tensor, *, mode: str, max_grad_norm: float) -> tuple[dict, torch.Tensor, dict]:
+    """The D gradient *sum* before noise and normalisation: clipped per unit (split/joint) or plain (off).
+
+    Returns (grads per parameter, row losses (m + f,), stats). With mode 'joint', fake row i pairs with real row i.
+    """
+    m, f = real_x.shape[0], fake_x.shape[0]
+    x, y = torch.cat([real_x, fake_x]), torch.cat([real_y, fake_y])
+    targets = torch.cat([torch.ones(m), torch.zeros(f)]).to(x)
+    params = [p for p in D.parameters() if p.requires_grad]
+    stats: dict = {}
+    if x.shape[0] == 0:  # joint mode, empty Poisson batch: the step is pure noise (still taken and counted)
+        return {p: torch.zeros_like(p) for p in params}, targets, stats
+    if mode == "off":
+        row_losses = F.binary_cross_entropy_with_logits(D(x, y), targets, reduction="none")
+        return dict(zip(params, torch.autograd.grad(row_losses.sum(), params))), row_losses.detach(), stats
+    with LayerTape(D) as tape:
+        logits = D(x, y)
+    row_losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    units = None
+    if mode == "joint":
+        if f != m:
+            raise ValueError(f"joint clipping pairs each real record with one fake sample (got {m} real, {f} fake)")
+        units = torch.stack([torch.arange(m), m + torch.arange(m)], dim=1)  # (real i, its fake i)
+    clipped = clipped_grad_sum(tape, row_losses, max_norm=max_grad_norm, units=units)
+    stats["clipped_fraction"] = float((clipped.norms > max_grad_norm).float().mean())
+    return clipped.grads, row_losses.detach(), stats
+
+
 def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module, real_x: torch.Tensor,
                        real_y: torch.Tensor, *, settings: DStepSettings, prior: torch.Tensor,
                        latent_gen: torch.Generator, noise_gen: torch.Generator | None) -> dict:
@@ -49,36 +80,16 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
     (d_loss_real is computed on private data without noise: for monitoring only, never for release)."""
     m = real_x.shape[0]
     B = settings.expected_batch_size
-    fake_count = m if settings.mode == "joint" else B
+    fake_count = m if settings.mode == "joint" else B  # split/off: a public constant, independent of the data
     fake_x, fake_y = public_fake_batch(G, fake_count, prior, latent_gen)
-    x = torch.cat([real_x, fake_x])
-    y = torch.cat([real_y, fake_y])
-    targets = torch.cat([torch.ones(m), torch.zeros(fake_count)]).to(x)
-    params = [p for p in D.parameters() if p.requires_grad]
-    stats = {"real_batch_size": m}
-
-    if x.shape[0] == 0:  # joint mode, empty Poisson batch: the step is pure noise (still taken and counted)
-        grads = {p: torch.zeros_like(p) for p in params}
-        row_losses = targets
-    elif settings.mode == "off":
-        row_losses = F.binary_cross_entropy_with_logits(D(x, y), targets, reduction="none")
-        grads = dict(zip(params, torch.autograd.grad(row_losses.sum(), params)))
-    else:
-        with LayerTape(D) as tape:
-            logits = D(x, y)
-        row_losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        units = None
-        if settings.mode == "joint":
-            units = torch.stack([torch.arange(m), m + torch.arange(m)], dim=1)  # (real i, its fake i)
-        clipped = clipped_grad_sum(tape, row_losses, max_norm=settings.max_grad_norm, units=units)
-        grads = clipped.grads
-        stats["clipped_fraction"] = float((clipped.norms > settings.max_grad_norm).float().mean()) if len(clipped.norms) else 0.0
+    grads, row_losses, stats = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode=settings.mode,
+                                              max_grad_norm=settings.max_grad_norm)
+    if settings.mode != "off":
         add_gaussian_noise_(grads, settings.noise_multiplier * settings.max_grad_norm, noise_gen)
-
-    for p in params:
-        p.grad = grads[p].div_(B)
+    for p, g in grads.items():
+        p.grad = g.div_(B)
     d_opt.step()
-    row_losses = row_losses.detach()
+    stats["real_batch_size"] = m
     stats["d_loss_real"] = float(row_losses[:m].mean()) if m else float("nan")
     stats["d_loss_fake"] = float(row_losses[m:].mean()) if fake_count else float("nan")
     return stats

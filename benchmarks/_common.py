@@ -1,0 +1,57 @@
+"""Shared helpers for benchmarks: machine description, commit, writing results atomically."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+DEFAULT_DATA = Path(os.environ.get("DPCGAN_DATA", REPO.parent / "shared" / "data"))
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores{mem}; torch {torch.__version__} with {torch.get_num_threads()} threads; "
+            f"Python {platform.python_version()}")
+
+
+def commit() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                               text=True).stdout.strip()
+        return rev + ("+uncommitted changes" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def command() -> str:
+    return "python " + " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
+
+
+def write_result(name: str, text: str) -> Path:
+    from dpcgan.io import write_bytes_atomic
+
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    write_bytes_atomic(path, text.encode())
+    return path

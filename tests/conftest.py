@@ -1,0 +1,37 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DPCGAN_TEST_DATA", REPO.parent / "shared" / "data"))
+
+torch.set_num_threads(int(os.environ.get("DPCGAN_TEST_THREADS", "2")))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.fail(f"test data not found at {SHARED_DATA}; set DPCGAN_TEST_DATA to the folder holding mnist/")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mnist_train(shared_data):
+    from dpcgan.data import load_dataset
+
+    return load_dataset("mnist", "train", shared_data, download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist_train):
+    """The first 2,000 training records (every class present)."""
+    return mnist_train.subset(torch.arange(2000))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's cache or a real $DPCGAN_DATA from tests."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+    monkeypatch.delenv("DPCGAN_DATA", raising=False)
