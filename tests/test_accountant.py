@@ -132,3 +132,20 @@ def test_ledger_composes_what_ran():
     nxt = ledger.epsilon_after_next_step(sample_rate=0.02, noise_multiplier=2.0, delta=1e-5, conversion="classic")
     ledger.record_step(sample_rate=0.02, noise_multiplier=2.0)
     assert nxt == pytest.approx(ledger.epsilon(1e-5, "classic"), rel=1e-12)
+
+
+def test_report_pld_epsilon_recomputes_with_dp_accounting():
+    from dp_accounting import dp_event
+    from dp_accounting.pld import pld_privacy_accountant
+
+    from dpcgan.privacy.report import pld_epsilon
+
+    ledger = PrivacyLedger()
+    for _ in range(500):
+        ledger.record_step(sample_rate=0.01, noise_multiplier=1.12)
+    ours = pld_epsilon(ledger, 1e-5)
+    acc = pld_privacy_accountant.PLDAccountant()  # default (finer) discretisation
+    acc.compose(dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(0.01, dp_event.GaussianDpEvent(1.12)), 500))
+    fine = acc.get_epsilon(1e-5)
+    assert fine <= ours <= fine * 1.01  # coarser discretisation is pessimistic, never optimistic
+    assert ours <= ledger.epsilon(1e-5, "opacus")

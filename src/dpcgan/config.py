@@ -47,6 +47,7 @@ class TrainConfig:
     # bookkeeping
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100
+    checkpoint_every: int = 2000        # D steps between checkpoints (for --resume); 0 disables
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -134,6 +135,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"--steps must be >= 1 (got {cfg.steps})")
     if not 0 < cfg.delta < 1:
         raise ConfigError(f"--delta must be in (0, 1) (got {cfg.delta})")
+    if cfg.checkpoint_every < 0:
+        raise ConfigError(f"checkpoint_every must be >= 0 (got {cfg.checkpoint_every})")
     if cfg.log_every < 1:
         raise ConfigError(f"log_every must be >= 1 (got {cfg.log_every})")
     for name in ("d_lr", "g_lr"):

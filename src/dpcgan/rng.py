@@ -12,17 +12,32 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .privacy.noise import SecureNoise, SeededNoise
+
 PURPOSES = ("sampling", "noise", "latent", "init", "preview")
 
 
 @dataclass
 class RunGenerators:
     sampling: torch.Generator   # Poisson batch selection (private)
-    noise: torch.Generator      # Gaussian noise of the D step (private)
+    noise: object               # Gaussian noise of the D step (private): SeededNoise or SecureNoise
     latent: torch.Generator     # z and fake labels (public)
     init: torch.Generator       # model initialisation
     preview: torch.Generator    # samples.png
     seeded: bool
+
+    def state(self) -> dict:
+        """Generator states for a checkpoint. In release mode the noise source has no state to save."""
+        out = {name: getattr(self, name).get_state() for name in ("sampling", "latent", "preview")}
+        if self.seeded:
+            out["noise"] = self.noise.generator.get_state()
+        return out
+
+    def load_state(self, state: dict) -> None:
+        for name in ("sampling", "latent", "preview"):
+            getattr(self, name).set_state(state[name])
+        if self.seeded:
+            self.noise.generator.set_state(state["noise"])
 
 
 def make_generators(seed: int | None) -> RunGenerators:
@@ -31,4 +46,5 @@ def make_generators(seed: int | None) -> RunGenerators:
     else:
         seeds = [int(s.generate_state(1, dtype=np.uint64)[0] >> 1) for s in np.random.SeedSequence(seed).spawn(len(PURPOSES))]
     gens = [torch.Generator().manual_seed(s) for s in seeds]
-    return RunGenerators(*gens, seeded=seed is not None)
+    noise = SeededNoise(gens[1]) if seed is not None else SecureNoise()
+    return RunGenerators(gens[0], noise, gens[2], gens[3], gens[4], seeded=seed is not None)

@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", help="where the dataset files are (else $DPCGAN_DATA, else the user cache)")
     p.add_argument("--out", help="run directory (default runs/<preset>-<dataset>-<mode>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--resume", metavar="OUT", help="continue the interrupted run of OUT from its last checkpoint")
+    p.add_argument("--checkpoint-every", type=int, help="D steps between checkpoints (0: none)")
     p.add_argument("--log-every", type=int, help="steps between metrics.jsonl rows")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -43,7 +45,7 @@ def config_from_args(args):
         "dataset": args.dataset, "mode": args.mode, "target_epsilon": args.epsilon, "noise_multiplier": args.sigma,
         "steps": args.steps, "delta": args.delta, "batch_size": args.batch_size, "label_prior": args.label_prior,
         "num_classes": args.num_classes, "conversion": args.conversion, "seed": args.seed,
-        "log_every": args.log_every}.items() if v is not None}
+        "log_every": args.log_every, "checkpoint_every": args.checkpoint_every}.items() if v is not None}
     if args.sigma is not None and args.steps is not None and args.epsilon is None:
         changes["target_epsilon"] = None
     if args.epsilon is not None and args.steps is not None and args.sigma is None:
@@ -51,13 +53,34 @@ def config_from_args(args):
     return cfg.replace(**changes)
 
 
+def resume(args) -> int:
+    import json
+
+    from ..config import TrainConfig
+    from ..train import train
+    from ..train.run_dir import partial_path
+
+    out = Path(args.resume)
+    saved = partial_path(out) / "config.json"
+    if not saved.is_file():
+        raise ConfigError(f"nothing to resume: {partial_path(out)} holds no interrupted run")
+    cfg = TrainConfig.from_dict(json.loads(saved.read_text())["config"])
+    data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
+    result = train(cfg, data, out, resume=True, progress=not args.no_progress)
+    print(f"wrote {result.run_dir}: {result.steps} D steps, epsilon = {result.epsilon}")
+    return 0
+
+
 def run(args) -> int:
     from ..train import train  # heavy imports only when needed
 
+    if args.resume:
+        return resume(args)
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / f"{args.preset}-{Path(cfg.dataset).stem}-{cfg.mode}"
-    if out.exists() and not args.overwrite:  # before loading data: fail fast
-        raise ConfigError(f"output directory {out} already exists; choose another --out or pass --overwrite")
+    from ..train.run_dir import check_output_dir
+
+    check_output_dir(out, args.overwrite)  # before loading data: fail fast
     data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
     result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress)
     eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"

@@ -1,5 +1,6 @@
-"""The run directory: built in a staging folder and renamed into place only when complete, so a failed or
-interrupted run never leaves a half-written run directory at --out."""
+"""The run directory: built in `<out>.partial/` and renamed to `<out>` only when complete, so a failed or
+interrupted run never leaves a half-written run directory at --out. An interrupted run keeps its
+`<out>.partial/` (with its last checkpoint) for `dpcgan train --resume OUT`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from ..io import default_mode
 RUN_MARKER = "config.json"
 
 
+def partial_path(out: Path) -> Path:
+    return out.parent / f"{out.name}.partial"
+
+
 def check_output_dir(out: Path, overwrite: bool) -> None:
     """Fail early (before training) if `out` cannot be used."""
     if out.exists():
@@ -24,6 +29,10 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         if any(out.iterdir()) and not (out / RUN_MARKER).is_file():
             raise ConfigError(f"--out {out} is a non-empty directory that is not a dpcgan run; "
                               "refusing to overwrite it")
+    partial = partial_path(out)
+    if partial.exists() and not overwrite:
+        raise ConfigError(f"an interrupted run of {out} is in {partial}: continue it with "
+                          f"`dpcgan train --resume {out}`, or pass --overwrite to start afresh")
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -34,14 +43,21 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
 
 
 class StagedRunDir:
-    """Files go to `<out>.partial-XXXX/`; `commit()` renames it to `<out>`, `abort()` deletes it."""
+    """Files go to `<out>.partial/`; `commit()` renames it to `<out>`; `abort()` deletes it."""
 
-    def __init__(self, out: str | os.PathLike, overwrite: bool = False):
+    def __init__(self, out: str | os.PathLike, overwrite: bool = False, resume: bool = False):
         self.out = Path(out)
-        self.overwrite = overwrite
+        self.path = partial_path(self.out)
+        if resume:
+            if not (self.path / RUN_MARKER).is_file():
+                raise ConfigError(f"nothing to resume: {self.path} holds no interrupted run of {self.out}")
+            for stale in self.path.glob(".*.tmp"):  # a write cut short by the interruption
+                stale.unlink()
+            return
         check_output_dir(self.out, overwrite)
-        self.path = Path(tempfile.mkdtemp(prefix=f"{self.out.name}.partial-", dir=self.out.parent))
-        os.chmod(self.path, default_mode(directory=True))
+        if self.path.exists():  # --overwrite given: the interrupted run is discarded
+            shutil.rmtree(self.path)
+        self.path.mkdir(mode=default_mode(directory=True))
 
     def commit(self) -> Path:
         if self.out.exists():  # --overwrite: move the old run aside first so the swap is quick and safe

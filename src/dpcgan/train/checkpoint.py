@@ -1,0 +1,56 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+Saved atomically in the staging directory; loaded with weights_only=True (no code runs on load); deleted when
+the run completes, because it holds the sampling RNG state and (in experiment mode) the noise RNG state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError
+from ..io import save_torch_atomic
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = "dpcgan-checkpoint-v1"
+
+
+def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    """Identifies the training data so a resume on other data is refused. Kept only in the (private,
+    temporary) checkpoint, never in a released file."""
+    h = hashlib.sha256()
+    h.update(str((tuple(x.shape), str(x.dtype))).encode())
+    h.update(x.contiguous().numpy().tobytes())
+    h.update(y.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, spec, fingerprint: str) -> None:
+    save_torch_atomic(path / CHECKPOINT_NAME, {
+        "format": CHECKPOINT_FORMAT, "step": step, "spec": spec.to_dict(),
+        "G": G.state_dict(), "D": D.state_dict(), "d_opt": d_opt.state_dict(), "g_opt": g_opt.state_dict(),
+        "ledger": ledger.to_dict(), "rng": gens.state(), "seeded": gens.seeded, "data_fingerprint": fingerprint,
+    })
+
+
+def load_checkpoint(path: Path, *, spec, fingerprint: str) -> dict | None:
+    """The checkpoint in run staging dir `path`, or None if there is none yet."""
+    file = path / CHECKPOINT_NAME
+    if not file.is_file():
+        return None
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DataError(f"{file}: unreadable or tampered checkpoint ({type(e).__name__}: {e}); "
+                        "delete it to restart the run from scratch") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(f"{file}: not a dpcgan checkpoint")
+    if ckpt["spec"] != spec.to_dict():
+        raise DataError(f"{file}: checkpoint is for architecture {ckpt['spec']}, the run is {spec.to_dict()}")
+    if ckpt["data_fingerprint"] != fingerprint:
+        raise DataError(f"{file}: the checkpoint was made on different training data; resume with the same "
+                        "--dataset and --data-dir")
+    return ckpt
