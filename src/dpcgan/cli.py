@@ -7,13 +7,15 @@ import os
 import sys
 
 from . import __version__
+from .commands import audit as audit_cmd
 from .commands import evaluate as evaluate_cmd
 from .commands import privacy as privacy_cmd
 from .commands import sample as sample_cmd
 from .commands import train as train_cmd
 from .errors import DPCGANError
 
-COMMANDS = {"train": train_cmd, "sample": sample_cmd, "evaluate": evaluate_cmd, "privacy": privacy_cmd}
+COMMANDS = {"train": train_cmd, "sample": sample_cmd, "evaluate": evaluate_cmd, "privacy": privacy_cmd,
+            "audit": audit_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:
