@@ -158,3 +158,26 @@ def test_lookup_order_data_dir_then_env(tmp_path, shared_data, monkeypatch):
     with pytest.raises(DataError, match="not found"):
         monkeypatch.delenv("DPCGAN_DATA")
         ensure_dataset("mnist", tmp_path, download=False)
+
+
+def test_memory_mapped_dataset_reads_only_sampled_rows(tmp_path, mnist_small):
+    from dpcgan.data import MappedImages, PoissonSampler, load_mapped
+
+    d = tmp_path / "big"
+    d.mkdir()
+    np.save(d / "x.npy", mnist_small.x[:, 0].numpy())
+    np.save(d / "y.npy", mnist_small.y.numpy())
+    data = load_dataset(str(d), "train")
+    assert isinstance(data.x, MappedImages) and data.image_shape == (1, 28, 28) and len(data) == 2000
+    import torch
+
+    idx = torch.tensor([3, 17, 1999])
+    assert torch.equal(data.float_images(idx), mnist_small.float_images(idx))
+    x, y = PoissonSampler(data, 0.01, torch.Generator().manual_seed(0)).sample()
+    assert x.shape[1:] == (1, 28, 28) and x.dtype == torch.float32 and len(x) == len(y)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    np.save(bad / "x.npy", np.full((10, 28, 28), 2.0, np.float32))
+    np.save(bad / "y.npy", np.arange(10))
+    with pytest.raises(DataError, match="must lie in \\[0, 1\\]"):
+        load_mapped(bad)

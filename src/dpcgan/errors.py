@@ -15,3 +15,9 @@ class ConfigError(DPCGANError):
 
 class PrivacyBudgetError(ConfigError):
     """The requested mechanism cannot meet the requested (epsilon, delta)."""
+
+
+def one_line(exc: BaseException, limit: int = 240) -> str:
+    """A library exception's text on one line (torch's unpickling errors span many), shortened."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .config import load_label_prior
-from .errors import DataError, DPCGANError
+from .errors import DataError, DPCGANError, one_line
 from .io import image_grid, png_bytes, save_npz_atomic, write_bytes_atomic
 from .models import ModelSpec, build_generator
 
@@ -30,7 +30,7 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refusals, truncation, garbage
-        raise DataError(f"{path}: not a loadable dpcgan generator ({type(e).__name__}: {e})") from e
+        raise DataError(f"{path}: not a loadable dpcgan generator ({type(e).__name__}: {one_line(e)})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != GENERATOR_FORMAT:
         raise DataError(f"{path}: not a dpcgan generator checkpoint (format {GENERATOR_FORMAT})")
     spec = ModelSpec.from_dict(ckpt["spec"])

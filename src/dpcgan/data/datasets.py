@@ -15,11 +15,37 @@ from .download import BENCHMARKS, SPLIT_FILES, ensure_dataset, find_file
 from .idx import read_idx
 
 
+class MappedImages:
+    """Images in a memory-mapped .npy file: only the rows a batch asks for are read, so a dataset far
+    larger than RAM trains in constant memory. Indexing returns torch tensors, like an in-memory x."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.shape = torch.Size(array.shape)
+        self.dtype = torch.uint8 if array.dtype == np.uint8 else torch.float32
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> torch.Tensor:
+        if isinstance(index, torch.Tensor):
+            index = index.numpy()
+        rows = np.asarray(self.array[index])
+        return torch.from_numpy(rows.astype(np.float32) if self.dtype == torch.float32 else rows.copy())
+
+    def raw_bytes(self, block: int = 1 << 24):
+        """The file's bytes in blocks, by ordinary reads: hashing through the map would make every page
+        resident in this process."""
+        with open(self.array.filename, "rb") as f:
+            while chunk := f.read(block):
+                yield chunk
+
+
 @dataclass(frozen=True)
 class LabeledImages:
     """Images (N, C, H, W) as uint8 in [0, 255] (or float32 in [0, 1]) and int64 labels in [0, num_classes)."""
 
-    x: torch.Tensor
+    x: torch.Tensor | MappedImages
     y: torch.Tensor
     num_classes: int
     name: str
@@ -80,8 +106,25 @@ def load_npz(path: str | os.PathLike, num_classes: int | None = None) -> Labeled
     return validated(x, y, num_classes, source=str(path), name=path.stem)
 
 
-def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: str, name: str) -> LabeledImages:
-    """Check shapes, dtypes, value ranges and labels; return tensors. Every failure names the problem."""
+def load_mapped(directory: str | os.PathLike, num_classes: int | None = None) -> LabeledImages:
+    """A directory with x.npy ((N, H, W) or (N, C, H, W), uint8 or float32 in [0, 1]) and y.npy (N,),
+    memory-mapped: pixels are validated chunk by chunk and read from disk only when sampled."""
+    d = Path(directory)
+    try:
+        x = np.load(d / "x.npy", mmap_mode="r", allow_pickle=False)
+        y = np.load(d / "y.npy", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{d}: a memory-mapped dataset needs readable x.npy and y.npy ({e})") from e
+    if x.ndim == 3:
+        x = x.reshape(x.shape[0], 1, *x.shape[1:])
+    check_image_shape(x, y, source=str(d))
+    for start in range(0, x.shape[0], 65536):
+        pixels_to_tensor(np.asarray(x[start : start + 65536]), source=f"{d}/x.npy rows {start}..")
+    y, num_classes = checked_labels(y, num_classes, source=f"{d}/y.npy")
+    return LabeledImages(MappedImages(x), torch.from_numpy(y), num_classes, d.name)
+
+
+def check_image_shape(x: np.ndarray, y: np.ndarray, *, source: str) -> None:
     if x.ndim != 4:
         raise DataError(f"{source}: x must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
     if x.shape[1] not in (1, 3):
@@ -94,18 +137,25 @@ def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: 
         raise DataError(f"{source}: {x.shape[0]} images but {y.shape[0]} labels")
     if x.shape[0] == 0:
         raise DataError(f"{source}: the dataset is empty")
+
+
+def pixels_to_tensor(x: np.ndarray, *, source: str) -> torch.Tensor:
+    """uint8 pixels as they are, float pixels checked to be finite and in [0, 1]."""
     if x.dtype == np.uint8:
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-    elif np.issubdtype(x.dtype, np.floating):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    if np.issubdtype(x.dtype, np.floating):
         if not np.isfinite(x).all():
             raise DataError(f"{source}: x contains NaN or infinite pixels")
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
             raise DataError(f"{source}: float pixels must lie in [0, 1], found [{lo:g}, {hi:g}]; "
                             "divide 0-255 images by 255 or save them as uint8")
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    else:
-        raise DataError(f"{source}: x has dtype {x.dtype}; use uint8 (0-255) or float (0-1)")
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    raise DataError(f"{source}: x has dtype {x.dtype}; use uint8 (0-255) or float (0-1)")
+
+
+def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str) -> tuple[np.ndarray, int]:
+    """Integer labels in [0, K) with every class present; K from num_classes or max + 1."""
     if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))):
         raise DataError(f"{source}: labels must be integers, got dtype {y.dtype}")
     y = y.astype(np.int64)
@@ -120,7 +170,15 @@ def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: 
     if (counts == 0).any():
         absent = np.flatnonzero(counts == 0).tolist()
         raise DataError(f"{source}: class(es) {absent} have no records; labels must be 0..K-1 with every class present")
-    return LabeledImages(xt, torch.from_numpy(y), int(num_classes), name)
+    return y, int(num_classes)
+
+
+def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: str, name: str) -> LabeledImages:
+    """Check shapes, dtypes, value ranges and labels; return tensors. Every failure names the problem."""
+    check_image_shape(x, y, source=source)
+    xt = pixels_to_tensor(x, source=source)
+    y, num_classes = checked_labels(y, num_classes, source=source)
+    return LabeledImages(xt, torch.from_numpy(y), num_classes, name)
 
 
 def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | None = None,
@@ -128,6 +186,10 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
     """`spec` is a benchmark name ('mnist', 'fashion-mnist') or a path to a .npz file."""
     if spec in BENCHMARKS:
         return load_benchmark(spec, split, data_dir, download=download)
+    if Path(spec).is_dir() and (Path(spec) / "x.npy").is_file():
+        if split != "train":
+            raise DataError(f"{spec}: a memory-mapped dataset has no '{split}' split")
+        return load_mapped(spec, num_classes)
     if spec.endswith(".npz") or Path(spec).is_file():
         if split != "train":
             raise DataError(f"{spec}: a .npz file has no '{split}' split; pass the test records as their own .npz")
