@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, one_line
 from ..io import save_torch_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -23,7 +23,11 @@ def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     temporary) checkpoint, never in a released file."""
     h = hashlib.sha256()
     h.update(str((tuple(x.shape), str(x.dtype))).encode())
-    h.update(x.contiguous().numpy().tobytes())
+    if hasattr(x, "raw_bytes"):  # memory-mapped: stream the file, never the whole array in memory
+        for block in x.raw_bytes():
+            h.update(block)
+    else:
+        h.update(x.contiguous().numpy().tobytes())
     h.update(y.contiguous().numpy().tobytes())
     return h.hexdigest()
 
@@ -44,7 +48,7 @@ def load_checkpoint(path: Path, *, spec, fingerprint: str) -> dict | None:
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise DataError(f"{file}: unreadable or tampered checkpoint ({type(e).__name__}: {e}); "
+        raise DataError(f"{file}: unreadable or tampered checkpoint ({type(e).__name__}: {one_line(e)}); "
                         "delete it to restart the run from scratch") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{file}: not a dpcgan checkpoint")
