@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from dpcgan.models import FCDiscriminator
+from dpcgan.models import ConvProjectionDiscriminator, FCDiscriminator
 from dpcgan.models.fc import one_hot
 from dpcgan.privacy.clipping import LayerTape, clipped_grad_sum
 
@@ -68,12 +68,22 @@ def make_batch(n, seed, image=(1, 28, 28)):
     return x, y, t
 
 
-@pytest.mark.parametrize("model", ["paper-fc", "conv-embed"])
+def make_d(model):
+    if model == "paper-fc":
+        return FCDiscriminator((1, 28, 28), 10)
+    if model == "conv-projection":
+        D = ConvProjectionDiscriminator((1, 28, 28), 10, width=8, groups=4)
+        nn.init.normal_(D.embed.weight, 0, 0.1)  # the default N(0, 1) init makes logits huge
+        return D
+    return ConvEmbedD()
+
+
+@pytest.mark.parametrize("model", ["paper-fc", "conv-embed", "conv-projection"])
 @pytest.mark.parametrize("units_kind", ["split", "joint"])
 @pytest.mark.parametrize("max_norm", [0.05, 1.1, None])
 def test_clipped_sum_matches_explicit_per_example_reference(model, units_kind, max_norm):
     torch.manual_seed(0)
-    D = (FCDiscriminator((1, 28, 28), 10) if model == "paper-fc" else ConvEmbedD()).double()
+    D = make_d(model).double()
     x, y, t = make_batch(24, seed=1)
     units = None if units_kind == "split" else torch.stack([torch.arange(12), 12 + torch.arange(12)], 1)
     ref, ref_norms = reference_clipped_sum(D, x, y, t, units, max_norm)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from ..errors import ConfigError
+from .conv import ConvGenerator, ConvProjectionDiscriminator
 from .fc import FCDiscriminator, FCGenerator
 from .validate import check_private_discriminator
 
@@ -34,8 +35,14 @@ def _paper_fc(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
             FCDiscriminator(spec.image_shape, spec.num_classes, spec.hidden))
 
 
+def _conv(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    # `hidden` is the base channel width for the convolutional pair.
+    return (ConvGenerator(spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden),
+            ConvProjectionDiscriminator(spec.image_shape, spec.num_classes, spec.hidden))
+
+
 # Architectures register here: name -> builder returning (generator, discriminator).
-ARCHITECTURES = {"paper-fc": _paper_fc}
+ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv}
 
 
 def build_models(spec: ModelSpec, *, private: bool = True) -> tuple[nn.Module, nn.Module]:
@@ -52,4 +59,5 @@ def build_generator(spec: ModelSpec) -> nn.Module:
 
 
 __all__ = ["ModelSpec", "ARCHITECTURES", "build_models", "build_generator", "check_private_discriminator",
-           "FCGenerator", "FCDiscriminator"]
+           "FCGenerator", "FCDiscriminator",
+           "ConvGenerator", "ConvProjectionDiscriminator"]
