@@ -1,9 +1,9 @@
-"""Peak memory of training against dataset size n and batch size B, with memory-mapped data.
+"""Peak memory of training against dataset size n and batch size B, with data kept on disk.
 
-Builds a memory-mapped dataset of `--n-large` records (MNIST tiled, with fresh pixel noise on each copy so no
+Builds an on-disk dataset (x.npy, y.npy) of `--n-large` records (MNIST tiled, with fresh pixel noise on each copy so no
 two records are equal), then runs `dpcgan train` for a few steps in a fresh process per setting and records
-its peak resident memory (ru_maxrss). Data read through the memory map counts towards RSS only for pages
-touched, so a flat curve in n shows that training never loads the whole dataset. Writes results/memory.md.
+its peak resident memory (ru_maxrss). Rows are read with pread when sampled, so a flat curve in n shows that
+training never loads the whole dataset. Writes results/memory.md.
 
     python benchmarks/memory.py [--n-large 1000000] [--steps 30] [--workdir /tmp/dpcgan-memory]
 """
@@ -78,13 +78,13 @@ def main() -> None:
             rows.append((n, b, rss, wall))
             print(f"n={n} B={b}: peak RSS {rss:.0f} MiB, {wall:.1f} s", flush=True)
     data_mib = {n: n * 784 / 2**20 for n in sizes}
-    lines = ["# Peak memory of training vs dataset size and batch size (memory-mapped data)", "",
+    lines = ["# Peak memory of training vs dataset size and batch size (data kept on disk)", "",
              f"- command: `{command()}`", f"- machine: {machine()}",
              f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
              f"- each setting: a fresh `dpcgan train` process, paper FC model, split mode, {args.steps} D steps, run "
-             "directory written; data: MNIST tiled with ±8 pixel noise, stored as uint8 x.npy (memory-mapped) + y.npy",
+             "directory written; data: MNIST tiled with ±8 pixel noise, stored as uint8 x.npy (read on demand) + y.npy",
              "- peak RSS: the training process's own ru_maxrss (includes ~340 MiB for importing torch, opacus and "
-             "dp-accounting, and the pages of the memory map that batches touched)", "",
+             "dp-accounting)", "",
              "| n | dataset on disk | B | peak RSS | wall time |", "|---|---|---|---|---|"]
     lines += [f"| {n:,} | {data_mib[n]:.0f} MiB | {b} | {rss:.0f} MiB | {wall:.1f} s |" for n, b, rss, wall in rows]
     lines.append("")

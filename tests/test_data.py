@@ -160,15 +160,15 @@ def test_lookup_order_data_dir_then_env(tmp_path, shared_data, monkeypatch):
         ensure_dataset("mnist", tmp_path, download=False)
 
 
-def test_memory_mapped_dataset_reads_only_sampled_rows(tmp_path, mnist_small):
-    from dpcgan.data import MappedImages, PoissonSampler, load_mapped
+def test_on_disk_dataset_reads_only_sampled_rows(tmp_path, mnist_small):
+    from dpcgan.data import OnDiskImages, PoissonSampler, load_npy_dir
 
     d = tmp_path / "big"
     d.mkdir()
     np.save(d / "x.npy", mnist_small.x[:, 0].numpy())
     np.save(d / "y.npy", mnist_small.y.numpy())
     data = load_dataset(str(d), "train")
-    assert isinstance(data.x, MappedImages) and data.image_shape == (1, 28, 28) and len(data) == 2000
+    assert isinstance(data.x, OnDiskImages) and data.image_shape == (1, 28, 28) and len(data) == 2000
     import torch
 
     idx = torch.tensor([3, 17, 1999])
@@ -180,4 +180,5 @@ def test_memory_mapped_dataset_reads_only_sampled_rows(tmp_path, mnist_small):
     np.save(bad / "x.npy", np.full((10, 28, 28), 2.0, np.float32))
     np.save(bad / "y.npy", np.arange(10))
     with pytest.raises(DataError, match="must lie in \\[0, 1\\]"):
-        load_mapped(bad)
+        load_npy_dir(bad)
+    assert torch.equal(data.x[5:9], mnist_small.x[5:9])
