@@ -133,7 +133,9 @@ def render(rows: dict, args, total_s: float) -> str:
     if real_fid:
         lines += ["", f"FID-like floor (real train vs real test, same sample size): "
                       f"{real_fid['fid_like_real_train_vs_test']:.2f}."]
-    times = [f"{m} {r['eval_s']:.0f}" for m, r in rows.items() if r["eval_s"] is not None]
+    # A reused evaluation's time is the sum of its recorded stages.
+    times = [f"{m} {r['eval_s'] if r['eval_s'] is not None else sum(v for k, v in r['eval'].get('timing_s', {}).items() if ':' not in k):.0f}"
+             for m, r in rows.items()]
     if times:
         lines += ["", "Evaluation time per row (s): " + ", ".join(times)]
     lines += [
