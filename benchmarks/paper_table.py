@@ -103,8 +103,9 @@ def render(rows: dict, args, total_s: float) -> str:
         f"- command: `{command()}`",
         f"- machine: {machine()}",
         f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; wall time of this invocation "
-        f"{total_s / 60:.1f} min" + (" (runs and evaluations reused from an earlier invocation: the train and "
-                                     "evaluation times below are the recorded ones)" if args.reuse else ""),
+        f"{total_s / 60:.1f} min" + ((" (runs and evaluations" if args.reuse_eval else " (runs") +
+                                     " reused from an earlier invocation: their times below are the recorded ones)"
+                                     if args.reuse else ""),
         f"- setting: preset `paper` (FC CGAN, B=600, σ=1.12, C=1.1, δ=1e-5, ε=9.6 under the classic conversion), "
         f"seed {args.seed}{'' if args.steps is None else f', SMOKE TEST with {args.steps} D steps'}; {args.n_synthetic} synthetic images with uniform labels; tested on the 10,000 real test images",
         "- AUROC: micro-averaged ROC AUC of predict_proba (one-vs-rest logistic regression, lbfgs; MLP alpha=1), as in "
