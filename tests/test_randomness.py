@@ -18,16 +18,41 @@ def test_secure_noise_has_the_right_std_and_is_never_repeated():
 
 
 def test_secure_noise_sums_four_draws(monkeypatch):
-    calls = []
-    real_randn = torch.randn
+    import numpy as np
 
-    def counting_randn(*args, **kwargs):
-        calls.append(args[0])
-        return real_randn(*args, **kwargs)
+    shapes = []
+    real_generator = np.random.Generator
 
-    monkeypatch.setattr(torch, "randn", counting_randn)
+    class Recording:
+        def __init__(self, bit_generator):
+            self.inner = real_generator(bit_generator)
+
+        def standard_normal(self, shape, dtype):
+            shapes.append(shape)
+            return self.inner.standard_normal(shape, dtype=dtype)
+
+    monkeypatch.setattr(np.random, "Generator", Recording)
     SecureNoise().normal((10,), 1.0, torch.zeros(1))
-    assert calls == [(4, 10)]  # four independent draws per coordinate, summed
+    assert shapes == [(4, 10)]  # four independent draws per coordinate, summed
+
+
+def test_release_mode_keys_private_streams_with_128_bits(monkeypatch):
+    """A CPU torch.Generator keeps only the low 32 bits of its seed (a searchable space): the private
+    streams of release mode must not depend on one."""
+    import secrets
+
+    assert torch.equal(torch.randn(4, generator=torch.Generator().manual_seed(1)),
+                       torch.randn(4, generator=torch.Generator().manual_seed(1 + 2**32)))  # the reason
+    bits = []
+    real = secrets.randbits
+    monkeypatch.setattr(secrets, "randbits", lambda k: bits.append(k) or real(k))
+    gens = make_generators(None)
+    bits.clear()
+    gens.noise.normal((5,), 1.0, torch.zeros(1))
+    gens.sampling.rand(7)
+    assert bits == [128, 128]
+    a, b = gens.sampling.rand(1000), gens.sampling.rand(1000)
+    assert not torch.equal(a, b) and 0 <= float(a.min()) and float(a.max()) < 1
 
 
 def test_seeded_noise_is_reproducible():

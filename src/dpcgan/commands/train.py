@@ -1,4 +1,8 @@
-"""dpcgan train: train DP-CGAN and write a run directory."""
+"""dpcgan train: train DP-CGAN and write a run directory.
+
+Under torchrun (WORLD_SIZE > 1) every process runs this command: it joins the process group, trains on its shard
+of the data, and rank 0 alone writes the run directory and prints.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, help="D steps between checkpoints (0: none)")
     p.add_argument("--log-every", type=int, help="steps between metrics.jsonl rows")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train (auto: CUDA when available); under torchrun, process k uses GPU k")
 
 
 def config_from_args(args):
@@ -53,7 +59,7 @@ def config_from_args(args):
     return cfg.replace(**changes)
 
 
-def resume(args) -> int:
+def resume(args, world, device) -> int:
     import json
 
     from ..config import TrainConfig
@@ -61,29 +67,44 @@ def resume(args) -> int:
     from ..train.run_dir import partial_path
 
     out = Path(args.resume)
-    saved = partial_path(out) / "config.json"
-    if not saved.is_file():
-        raise ConfigError(f"nothing to resume: {partial_path(out)} holds no interrupted run")
-    cfg = TrainConfig.from_dict(json.loads(saved.read_text())["config"])
+
+    def saved_config() -> dict:  # rank 0's file system holds the run
+        saved = partial_path(out) / "config.json"
+        if not saved.is_file():
+            raise ConfigError(f"nothing to resume: {partial_path(out)} holds no interrupted run")
+        return json.loads(saved.read_text())["config"]
+
+    cfg = TrainConfig.from_dict(world.from_main(saved_config, share=True))
     data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
-    result = train(cfg, data, out, resume=True, progress=not args.no_progress)
-    print(f"wrote {result.run_dir}: {result.steps} D steps, epsilon = {result.epsilon}")
+    result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world)
+    if world.main:
+        print(f"wrote {result.run_dir}: {result.steps} D steps, epsilon = {result.epsilon}")
     return 0
 
 
 def run(args) -> int:
-    from ..train import train  # heavy imports only when needed
+    from .. import distributed
 
-    if args.resume:
-        return resume(args)
-    cfg = config_from_args(args)
-    out = Path(args.out) if args.out else Path("runs") / f"{args.preset}-{Path(cfg.dataset).stem}-{cfg.mode}"
+    world, device = distributed.init_from_env(args.device)
+    try:
+        return resume(args, world, device) if args.resume else _train(args, world, device)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args, world, device) -> int:
+    from ..train import train  # heavy imports only when needed
     from ..train.run_dir import check_output_dir
 
-    check_output_dir(out, args.overwrite)  # before loading data: fail fast
+    cfg = config_from_args(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{args.preset}-{Path(cfg.dataset).stem}-{cfg.mode}"
+    world.from_main(lambda: check_output_dir(out, args.overwrite))  # before loading data: fail fast
     data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
-    result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress)
-    eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
-    print(f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s, "
-          f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta:g}")
+    result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
+                   world=world)
+    if world.main:
+        eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
+        procs = f" on {world.size} processes" if world.size > 1 else ""
+        print(f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}), "
+              f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta:g}")
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError, one_line
+from ..errors import ConfigError, DataError, one_line
 from ..io import save_torch_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -32,16 +32,22 @@ def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, spec, fingerprint: str) -> None:
+def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, spec, fingerprint: str,
+                    rng_by_rank: list | None = None, device_type: str = "cpu") -> None:
+    """rng_by_rank: with several processes, every rank's generator states (rank 0 writes the checkpoint)."""
     save_torch_atomic(path / CHECKPOINT_NAME, {
         "format": CHECKPOINT_FORMAT, "step": step, "spec": spec.to_dict(),
         "G": G.state_dict(), "D": D.state_dict(), "d_opt": d_opt.state_dict(), "g_opt": g_opt.state_dict(),
         "ledger": ledger.to_dict(), "rng": gens.state(), "seeded": gens.seeded, "data_fingerprint": fingerprint,
+        "world_size": len(rng_by_rank) if rng_by_rank else 1, "rng_by_rank": rng_by_rank or [],
+        "device_type": device_type,
     })
 
 
-def load_checkpoint(path: Path, *, spec, fingerprint: str) -> dict | None:
-    """The checkpoint in run staging dir `path`, or None if there is none yet."""
+def load_checkpoint(path: Path, *, spec, fingerprint: str, world_size: int = 1,
+                    device_type: str = "cpu") -> dict | None:
+    """The checkpoint in run staging dir `path`, or None if there is none yet. It must have been written by as
+    many processes on the same kind of device: each process's sampling and latent generator states are in it."""
     file = path / CHECKPOINT_NAME
     if not file.is_file():
         return None
@@ -57,4 +63,13 @@ def load_checkpoint(path: Path, *, spec, fingerprint: str) -> dict | None:
     if ckpt["data_fingerprint"] != fingerprint:
         raise DataError(f"{file}: the checkpoint was made on different training data; resume with the same "
                         "--dataset and --data-dir")
+    saved_world = ckpt.get("world_size", 1)
+    if saved_world != world_size:
+        how = "without torchrun" if saved_world == 1 else f"with `torchrun --nproc-per-node {saved_world} -m dpcgan`"
+        raise ConfigError(f"{file}: the run was checkpointed by {saved_world} training process(es) and this is "
+                          f"{world_size}; resume it {how} (in all {saved_world} processes)")
+    saved_device = ckpt.get("device_type", "cpu")
+    if saved_device != device_type:
+        raise ConfigError(f"{file}: the run was checkpointed on {saved_device} and this is {device_type} (their "
+                          f"random generators differ); resume with --device {saved_device}")
     return ckpt

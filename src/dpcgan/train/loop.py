@@ -1,4 +1,9 @@
-"""The training loop: private D steps on Poisson batches, post-processing G steps, one run directory."""
+"""The training loop: private D steps on Poisson batches, post-processing G steps, one run directory.
+
+Runs on one device, or in each of N torchrun processes (dpcgan.distributed): every rank runs this same loop on
+its shard with the same ledger, budget checks and schedule, so all ranks take the same steps and stop together;
+only rank 0 writes the run directory.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from tqdm import tqdm
 
 from ..config import PrivacyPlan, TrainConfig, resolve_plan
 from ..data import LabeledImages, PoissonSampler
+from ..distributed import World, resolve_device, to_device
 from ..errors import ConfigError
 from ..io import append_line, save_torch_atomic, write_bytes_atomic, write_json_atomic
 from ..models import ModelSpec, build_models
@@ -50,21 +56,31 @@ def run_config(cfg: TrainConfig, plan: PrivacyPlan, spec: ModelSpec, data: Label
 
 
 def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, *, overwrite: bool = False,
-          progress: bool = True, resume: bool = False) -> TrainResult:
+          progress: bool = True, resume: bool = False, device: str | torch.device | None = None,
+          world: World | None = None) -> TrainResult:
     """Train DP-CGAN on `data` and (if `out`) write the run directory. Everything that can be checked
     without training is checked before anything is written. With resume=True, continue the interrupted run
-    of `out` from its last checkpoint."""
+    of `out` from its last checkpoint.
+
+    device: 'cpu' (default), 'cuda', 'auto' or a torch.device. world: this process among the torchrun processes
+    (default: from torch.distributed if initialised, else a single process); only rank 0 uses `out`."""
+    world = world or World.current()
+    device = resolve_device(device)
     plan = resolve_plan(cfg, len(data), data.num_classes)
     spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden)
-    gens = make_generators(cfg.seed)
+    gens = make_generators(cfg.seed, rank=world.rank, world_size=world.size, device=device)
+    world.make_sampling_streams_distinct(gens)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gens.init)))
         G, D = build_models(spec, private=cfg.mode != "off")
+    G, D = G.to(device), D.to(device)
+    world.broadcast_module_(G, D)  # release mode: each rank drew its own initialisation; use rank 0's
     if out is None and resume:
         raise ConfigError("resume needs the run's output directory")
-    run = StagedRunDir(out, overwrite, resume=resume) if out is not None else None
+    run = world.from_main(lambda: StagedRunDir(out, overwrite, resume=resume) if out is not None else None)
     try:
-        result = _train(cfg, plan, spec, data, G, D, gens, run.path if run else None, progress, resume)
+        result = _train(cfg, plan, spec, data, G, D, gens, run.path if run else None, progress and world.main,
+                        resume, device, world)
         if run is not None:
             (run.path / CHECKPOINT_NAME).unlink(missing_ok=True)
             result.run_dir = run.commit()
@@ -78,7 +94,29 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
         raise
 
 
-def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume) -> TrainResult:
+def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device, world) -> dict | None:
+    """Rank 0: check the run directory, load the checkpoint (None if none yet); write config.json if new."""
+    if run_path is None:
+        return None
+    metrics_path = run_path / "metrics.jsonl"
+    if not resume:
+        write_json_atomic(run_path / "config.json", run_config(cfg, plan, spec, data))
+        return None
+    saved = json.loads((run_path / "config.json").read_text())
+    if saved != run_config(cfg, plan, spec, data):
+        raise ConfigError(f"{run_path}/config.json does not match this run's configuration and data; "
+                          "resume with the same dataset (and --data-dir)")
+    ckpt = load_checkpoint(run_path, spec=spec, fingerprint=fingerprint, world_size=world.size,
+                           device_type=device.type)
+    step = int(ckpt["step"]) if ckpt is not None else 0
+    # Rows logged after the checkpoint belong to steps that will run again.
+    rows = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
+    kept = [r for r in rows if _row_step(r) is not None and _row_step(r) <= step]
+    write_bytes_atomic(metrics_path, "".join(r + "\n" for r in kept).encode())
+    return ckpt
+
+
+def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world) -> TrainResult:
     private = cfg.mode != "off"
     sigma = plan.noise_multiplier if private else 0.0
     d_opt = torch.optim.SGD(D.parameters(), lr=cfg.d_lr)
@@ -87,29 +125,20 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume) -> Tra
     step = 0
     fingerprint = data_fingerprint(data.x, data.y) if run_path is not None else ""
     metrics_path = run_path / "metrics.jsonl" if run_path is not None else None
-    if run_path is not None and resume:
-        saved = json.loads((run_path / "config.json").read_text())
-        if saved != run_config(cfg, plan, spec, data):
-            raise ConfigError(f"{run_path}/config.json does not match this run's configuration and data; "
-                              "resume with the same dataset (and --data-dir)")
-        ckpt = load_checkpoint(run_path, spec=spec, fingerprint=fingerprint)
-        if ckpt is not None:
-            step = int(ckpt["step"])
-            G.load_state_dict(ckpt["G"])
-            D.load_state_dict(ckpt["D"])
-            d_opt.load_state_dict(ckpt["d_opt"])
-            g_opt.load_state_dict(ckpt["g_opt"])
-            ledger = PrivacyLedger.from_events(ckpt["ledger"])
-            gens.load_state(ckpt["rng"])
-        # Rows logged after the checkpoint belong to steps that will run again.
-        rows = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
-        kept = [r for r in rows if _row_step(r) is not None and _row_step(r) <= step]
-        write_bytes_atomic(metrics_path, "".join(r + "\n" for r in kept).encode())
-    elif run_path is not None:
-        write_json_atomic(run_path / "config.json", run_config(cfg, plan, spec, data))
+    # Rank 0 reads the checkpoint (its file system); every rank gets it, each takes its own generator states.
+    ckpt = world.from_main(lambda: _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device,
+                                                    world), share=resume and world.size > 1)
+    if ckpt is not None:
+        step = int(ckpt["step"])
+        G.load_state_dict(ckpt["G"])
+        D.load_state_dict(ckpt["D"])
+        d_opt.load_state_dict(ckpt["d_opt"])
+        g_opt.load_state_dict(ckpt["g_opt"])
+        ledger = PrivacyLedger.from_events(ckpt["ledger"])
+        gens.load_state(ckpt["rng_by_rank"][world.rank] if world.size > 1 else ckpt["rng"])
 
-    sampler = PoissonSampler(data, plan.sample_rate, gens.sampling)
-    prior = torch.tensor(plan.label_prior, dtype=torch.float)
+    sampler = PoissonSampler(data, plan.sample_rate, gens.sampling, rank=world.rank, world_size=world.size)
+    prior = torch.tensor(plan.label_prior, dtype=torch.float, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma)
     t0 = time.perf_counter()
     bar = tqdm(total=plan.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
@@ -124,37 +153,66 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume) -> Tra
                     break
             for group in d_opt.param_groups:
                 group["lr"] = d_learning_rate(cfg, step)
-            real_x, real_y = sampler.sample()
+            real_x, real_y = sampler.sample()  # this rank's shard
+            real_x, real_y = to_device(real_x, device), to_device(real_y, device)
             d_stats = discriminator_step(D, d_opt, G, real_x, real_y, settings=settings, prior=prior,
-                                         latent_gen=gens.latent, noise_gen=gens.noise)
+                                         latent_gen=gens.latent, noise_gen=gens.noise, world=world)
             if private:
                 ledger.record_step(sample_rate=plan.sample_rate, noise_multiplier=sigma)
-            g_loss = generator_step(G, g_opt, D, batch_size=cfg.batch_size, prior=prior, latent_gen=gens.latent)
+            g_loss = generator_step(G, g_opt, D, batch_size=cfg.batch_size, prior=prior, latent_gen=gens.latent,
+                                    world=world)
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == plan.steps:
                 eps = ledger.running_epsilon(cfg.delta, cfg.conversion) if private else math.inf
-                row = {"step": step, "epsilon": eps if private else None, **d_stats, "g_loss": g_loss,
+                stats = summarize(d_stats, g_loss, world, private)  # a collective: all ranks log the same steps
+                row = {"step": step, "epsilon": eps if private else None, **stats,
                        "d_lr": d_learning_rate(cfg, step - 1), "elapsed_s": round(time.perf_counter() - t0, 3)}
-                bar.set_postfix(eps=f"{eps:.3f}", d_real=f"{d_stats['d_loss_real']:.3f}",
-                                d_fake=f"{d_stats['d_loss_fake']:.3f}", g=f"{g_loss:.3f}", refresh=False)
+                bar.set_postfix(eps=f"{eps:.3f}", d_real=f"{stats['d_loss_real']:.3f}",
+                                d_fake=f"{stats['d_loss_fake']:.3f}", g=f"{stats['g_loss']:.3f}", refresh=False)
                 if metrics_path is not None:
                     append_line(metrics_path, json.dumps(row))
-            if run_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < plan.steps:
-                save_checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger, gens=gens,
-                                spec=spec, fingerprint=fingerprint)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < plan.steps:
+                _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger, gens=gens,
+                            spec=spec, fingerprint=fingerprint, device=device, world=world)
     finally:
         bar.close()
     wall = time.perf_counter() - t0
+    world.check_identical(G, D)
+    G, D = G.cpu(), D.cpu()  # the result and the files are on the CPU, whatever the training device
+    if run_path is None:
+        epsilon = ledger.epsilon(cfg.delta, cfg.conversion) if private else None
+        return TrainResult(None, plan, ledger, epsilon, step, wall, G, D)
     report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec, dataset_name=data.name, seeded=gens.seeded)
     report["wall_time_s"] = round(wall, 2)
-    if run_path is not None:
-        save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, plan.label_prior))
-        save_torch_atomic(run_path / "discriminator.pt", {"spec": spec.to_dict(),
-                          "state_dict": {k: v.detach().cpu() for k, v in D.state_dict().items()}})
-        write_sample_grid(G, run_path / "samples.png", gens.preview)
-        write_json_atomic(run_path / "privacy.json", report)
+    save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, plan.label_prior))
+    save_torch_atomic(run_path / "discriminator.pt", {"spec": spec.to_dict(),
+                      "state_dict": {k: v.detach().cpu() for k, v in D.state_dict().items()}})
+    write_sample_grid(G, run_path / "samples.png", gens.preview)
+    write_json_atomic(run_path / "privacy.json", report)
     return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D)
+
+
+def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:
+    """The last step's statistics over all ranks, as floats: the loop's only host-device sync, at log time."""
+    keys = ("real_batch_size", "d_loss_real_sum", "fake_count", "d_loss_fake_sum", "clipped_units", "units")
+    values = torch.stack([torch.as_tensor(d_stats.get(k, 0), dtype=torch.float64, device=g_loss.device) for k in keys]
+                         + [g_loss.to(torch.float64)])
+    world.all_reduce_sum_([values])
+    m, loss_real, f, loss_fake, clipped, units, g = values.tolist()
+    out = {"real_batch_size": int(m), "d_loss_real": loss_real / m if m else math.nan,
+           "d_loss_fake": loss_fake / f if f else math.nan}
+    if private:
+        out["clipped_fraction"] = clipped / units if units else 0.0
+    return out | {"g_loss": g}
+
+
+def _checkpoint(run_path, *, gens, world, device, **state) -> None:
+    """Every rank's generator states go into rank 0's checkpoint (a collective: all ranks call this)."""
+    rng_by_rank = world.all_gather_object(gens.state()) if world.size > 1 else None
+    world.check_identical(state["G"], state["D"])
+    if run_path is not None:
+        save_checkpoint(run_path, gens=gens, rng_by_rank=rng_by_rank, device_type=device.type, **state)
 
 
 def _row_step(line: str) -> int | None:

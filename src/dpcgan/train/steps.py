@@ -7,6 +7,10 @@ D step, per mode (B = expected real batch size, C = clip norm, sigma = noise mul
         the other pairs' fakes are independent of it, so the sensitivity is C here too.
   off:  plain gradient of the summed loss over B; no clipping, no noise.
 The G step never sees real data: fresh latents, public labels, gradients through the current D only.
+
+With several processes (`world`, see dpcgan.distributed) each rank clips its own units, rank 0 alone adds the
+noise, the sums are all-reduced, and every rank applies the same update; the B fakes are split across ranks.
+Statistics are returned as tensors (sums and counts) so that no step waits for the device; see loop.summarize.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import World
 from ..privacy.clipping import LayerTape, clipped_grad_sum
 from ..privacy.noise import add_gaussian_noise_
+
+SINGLE = World()
 
 
 @dataclass(frozen=True)
@@ -32,15 +39,22 @@ class DStepSettings:
 def public_labels(count: int, prior: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Fake labels drawn from the public prior. Takes no private input by construction."""
     if count == 0:
-        return torch.empty(0, dtype=torch.long)
+        return torch.empty(0, dtype=torch.long, device=prior.device)
     return torch.multinomial(prior, count, replacement=True, generator=generator)
+
+
+def public_latent(G: nn.Module, count: int, generator: torch.Generator) -> torch.Tensor:
+    """z for `count` fakes, drawn on the generator's device (the CPU call keeps G's plain signature)."""
+    if generator is not None and generator.device.type != "cpu":
+        return G.sample_latent(count, generator, device=generator.device)
+    return G.sample_latent(count, generator)
 
 
 @torch.no_grad()
 def public_fake_batch(G: nn.Module, count: int, prior: torch.Tensor, generator: torch.Generator) -> tuple:
     """`count` fake samples G(z, y~) with y~ from the public prior: a function of G and public randomness only."""
     y = public_labels(count, prior, generator)
-    z = G.sample_latent(count, generator)
+    z = public_latent(G, count, generator)
     return G(z, y), y
 
 
@@ -48,11 +62,12 @@ def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fak
                    fake_y: torch.Tensor, *, mode: str, max_grad_norm: float) -> tuple[dict, torch.Tensor, dict]:
     """The D gradient *sum* before noise and normalisation: clipped per unit (split/joint) or plain (off).
 
-    Returns (grads per parameter, row losses (m + f,), stats). With mode 'joint', fake row i pairs with real row i.
+    Returns (grads per parameter, row losses (m + f,), stats as tensors). With mode 'joint', fake row i pairs with
+    real row i.
     """
     m, f = real_x.shape[0], fake_x.shape[0]
     x, y = torch.cat([real_x, fake_x]), torch.cat([real_y, fake_y])
-    targets = torch.cat([torch.ones(m), torch.zeros(f)]).to(x)
+    targets = torch.cat([x.new_ones(m), x.new_zeros(f)])
     params = [p for p in D.parameters() if p.requires_grad]
     stats: dict = {}
     if x.shape[0] == 0:  # joint mode, empty Poisson batch: the step is pure noise (still taken and counted)
@@ -67,46 +82,74 @@ def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fak
     if mode == "joint":
         if f != m:
             raise ValueError(f"joint clipping pairs each real record with one fake sample (got {m} real, {f} fake)")
-        units = torch.stack([torch.arange(m), m + torch.arange(m)], dim=1)  # (real i, its fake i)
+        units = torch.arange(m, device=x.device)
+        units = torch.stack([units, m + units], dim=1)  # (real i, its fake i)
     clipped = clipped_grad_sum(tape, row_losses, max_norm=max_grad_norm, units=units)
-    stats["clipped_fraction"] = float((clipped.norms > max_grad_norm).float().mean())
+    stats["clipped_units"] = (clipped.norms > max_grad_norm).sum()
+    stats["units"] = clipped.norms.numel()
     return clipped.grads, row_losses.detach(), stats
+
+
+def discriminator_update(D: nn.Module, d_opt: torch.optim.Optimizer, real_x: torch.Tensor, real_y: torch.Tensor,
+                         fake_x: torch.Tensor, fake_y: torch.Tensor, *, settings: DStepSettings,
+                         noise_gen, world: World = SINGLE) -> dict:
+    """One D update from this rank's Poisson batch and its share of the fakes:
+    (sum over ranks of the clipped sums + one draw of N(0, sigma^2 C^2)) / B, the same on every rank.
+
+    Returns tensor statistics, summed over this rank's rows (d_loss_real is computed on private data without
+    noise: for monitoring only, never for release)."""
+    m, f = real_x.shape[0], fake_x.shape[0]
+    grads, row_losses, stats = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode=settings.mode,
+                                              max_grad_norm=settings.max_grad_norm)
+    if settings.mode != "off" and world.main:
+        # Once per step in total, before the sum over ranks: noise on every rank would be sqrt(N) sigma C.
+        add_gaussian_noise_(grads, settings.noise_multiplier * settings.max_grad_norm, noise_gen)
+    world.all_reduce_sum_(grads.values())
+    for p, g in grads.items():
+        p.grad = g.div_(settings.expected_batch_size)
+    d_opt.step()
+    stats.update(real_batch_size=m, fake_count=f, d_loss_real_sum=row_losses[:m].sum(),
+                 d_loss_fake_sum=row_losses[m:].sum())
+    return stats
 
 
 def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module, real_x: torch.Tensor,
                        real_y: torch.Tensor, *, settings: DStepSettings, prior: torch.Tensor,
-                       latent_gen: torch.Generator, noise_gen: torch.Generator | None) -> dict:
-    """One D update on a Poisson batch (real_x, real_y), possibly empty. Returns float statistics
-    (d_loss_real is computed on private data without noise: for monitoring only, never for release)."""
-    m = real_x.shape[0]
-    B = settings.expected_batch_size
-    fake_count = m if settings.mode == "joint" else B  # split/off: a public constant, independent of the data
+                       latent_gen: torch.Generator, noise_gen, world: World = SINGLE) -> dict:
+    """One D update on a Poisson batch (real_x, real_y), possibly empty, with fresh public fakes."""
+    # split/off: B fakes in all, a public constant independent of the data, split across ranks
+    fake_count = real_x.shape[0] if settings.mode == "joint" else world.share(settings.expected_batch_size)
     fake_x, fake_y = public_fake_batch(G, fake_count, prior, latent_gen)
-    grads, row_losses, stats = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode=settings.mode,
-                                              max_grad_norm=settings.max_grad_norm)
-    if settings.mode != "off":
-        add_gaussian_noise_(grads, settings.noise_multiplier * settings.max_grad_norm, noise_gen)
-    for p, g in grads.items():
-        p.grad = g.div_(B)
-    d_opt.step()
-    stats["real_batch_size"] = m
-    stats["d_loss_real"] = float(row_losses[:m].mean()) if m else float("nan")
-    stats["d_loss_fake"] = float(row_losses[m:].mean()) if fake_count else float("nan")
-    return stats
+    return discriminator_update(D, d_opt, real_x, real_y, fake_x, fake_y, settings=settings, noise_gen=noise_gen,
+                                world=world)
 
 
-def generator_step(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, *, batch_size: int,
-                   prior: torch.Tensor, latent_gen: torch.Generator) -> float:
-    """Non-saturating G update through the current D: post-processing of D, no private data."""
+def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z: torch.Tensor, y: torch.Tensor, *,
+                     batch_size: int, world: World = SINGLE) -> torch.Tensor:
+    """Non-saturating G update through the current D on this rank's share (z, y) of the `batch_size` fakes: the
+    mean loss over all ranks' fakes, so that the all-reduced gradient is the single-process one. Post-processing
+    of D, no private data. Returns this rank's part of the mean loss (a tensor; summed over ranks: the loss)."""
     D.requires_grad_(False)  # D's gradients are not needed (and must not leak into its next update)
     try:
-        y = public_labels(batch_size, prior, latent_gen)
-        z = G.sample_latent(batch_size, latent_gen)
         logits = D(G(z, y), y)
-        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="sum") / batch_size
         g_opt.zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for p in G.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:  # a rank with no fakes this step still joins the sum
+                p.grad = torch.zeros_like(p)
+        world.all_reduce_sum_(p.grad for p in params)
         g_opt.step()
     finally:
         D.requires_grad_(True)
-    return float(loss.detach())
+    return loss.detach()
+
+
+def generator_step(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, *, batch_size: int,
+                   prior: torch.Tensor, latent_gen: torch.Generator, world: World = SINGLE) -> torch.Tensor:
+    """One G step on `batch_size` fresh public fakes in all (this rank draws its share)."""
+    count = world.share(batch_size)
+    y = public_labels(count, prior, latent_gen)
+    z = public_latent(G, count, latent_gen)
+    return generator_update(G, g_opt, D, z, y, batch_size=batch_size, world=world)
