@@ -30,6 +30,16 @@ def mnist_small(mnist_train):
     return mnist_train.subset(torch.arange(2000))
 
 
+@pytest.fixture(scope="session")
+def small_npz(tmp_path_factory, mnist_small):
+    """mnist_small as a user's .npz file (x (N, 28, 28) uint8, y (N,))."""
+    import numpy as np
+
+    p = tmp_path_factory.mktemp("data") / "mnist2k.npz"
+    np.savez(p, x=mnist_small.x[:, 0].numpy(), y=mnist_small.y.numpy())
+    return p
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache or a real $DPCGAN_DATA from tests."""

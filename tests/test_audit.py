@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpcgan.audit import attack_summary, canary_experiment, epsilon_lower_bound, membership_audit, roc_auc
+from dpcgan.audit import attack_summary, canary_experiment, epsilon_lower_bound, roc_auc
 from dpcgan.audit.bounds import clopper_pearson, tpr_at_fpr
 from dpcgan.audit.membership import dcr_scores
 from dpcgan.cli import main

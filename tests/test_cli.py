@@ -1,6 +1,5 @@
 """The command line end to end on a small MNIST subset, and its errors (exit status 2, nothing left behind)."""
 
-import gzip
 import json
 import subprocess
 import sys
@@ -11,13 +10,6 @@ import torch
 
 from dpcgan.cli import main
 from dpcgan.privacy import accountant
-
-
-@pytest.fixture(scope="module")
-def small_npz(tmp_path_factory, mnist_small):
-    p = tmp_path_factory.mktemp("data") / "mnist2k.npz"
-    np.savez(p, x=mnist_small.x[:, 0].numpy(), y=mnist_small.y.numpy())
-    return p
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Readers, validation and download: every bad input gives a DataError that says what is wrong."""
 
 import gzip
-import hashlib
 import http.server
 import shutil
 import threading

@@ -264,13 +264,6 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(capsys):
 
 # --- torchrun end to end ----------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def small_npz(tmp_path_factory, mnist_small):
-    p = tmp_path_factory.mktemp("data") / "mnist2k.npz"
-    np.savez(p, x=mnist_small.x[:, 0].numpy(), y=mnist_small.y.numpy())
-    return p
-
-
 def train_args(npz, out, seed=True):
     return ["train", "--dataset", str(npz), "--batch-size", "100", "--sigma", "1.1", "--steps", str(STEPS),
             "--checkpoint-every", "40", "--log-every", "10", "--out", str(out), "--no-progress",

@@ -2,9 +2,7 @@
 leaves no run directory (complete or partial) behind."""
 
 import gzip
-import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

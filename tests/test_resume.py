@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,13 +14,6 @@ from dpcgan.cli import main
 from dpcgan.train.checkpoint import CHECKPOINT_NAME
 
 STEPS = 240
-
-
-@pytest.fixture(scope="module")
-def small_npz(tmp_path_factory, mnist_small):
-    p = tmp_path_factory.mktemp("data") / "mnist2k.npz"
-    np.savez(p, x=mnist_small.x[:, 0].numpy(), y=mnist_small.y.numpy())
-    return p
 
 
 def train_args(npz, out, seed=True):
