@@ -89,8 +89,8 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "epsilon_pld_note": "privacy loss distribution accounting (Google dp-accounting PLDAccountant, add/remove "
                             "adjacency) of the same events: a tighter valid bound; the headline stays the RDP epsilon",
         "randomness": ("seeded (--seed): reproducible experiment, NOT FOR RELEASE: noise and sampling can be replayed"
-                       if seeded else "release mode: Poisson sampling seeded from OS entropy; Gaussian noise reseeded "
-                       "from OS entropy at every step, each coordinate the sum of 4 draws halved (Holohan & Braghin "
+                       if seeded else "release mode: Poisson sampling and Gaussian noise keyed with 128 fresh bits of OS "
+                       "entropy at every step; each noise coordinate the sum of 4 draws halved (Holohan & Braghin "
                        "2021) against floating-point attacks"),
         "release": "not for release" if (seeded or not private) else "release",
         "software": {"dpcgan": __version__, "opacus": opacus.__version__, "torch": torch.__version__,
