@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -145,6 +147,22 @@ def test_privacy_report_epsilon_recomputes_from_its_events(mnist_small, tmp_path
         assert accountant.epsilon(report["sample_rate"], report["noise_multiplier"], 30, report["delta"], conv) == pytest.approx(eps, rel=1e-9)
     assert report["epsilon"] == report["epsilon_by_conversion"][report["headline_conversion"]]
     assert report["release"] == "not for release"  # seeded
+    # Independently, with Google's dp-accounting, from nothing but the report's recorded events:
+    from dp_accounting import dp_event
+    from dp_accounting.pld import pld_privacy_accountant
+    from dp_accounting.rdp import rdp_privacy_accountant
+
+    events = [dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(e["sample_rate"],
+              dp_event.GaussianDpEvent(e["noise_multiplier"])), e["count"]) for e in report["events"]]
+    integer_orders = [a for a in report["rdp_orders"] if float(a).is_integer()]
+    rdp = rdp_privacy_accountant.RdpAccountant(integer_orders)
+    pld = pld_privacy_accountant.PLDAccountant()
+    for e in events:
+        rdp.compose(e)
+        pld.compose(e)
+    np.testing.assert_allclose(ledger.rdp()[[float(a).is_integer() for a in report["rdp_orders"]]], rdp._rdp, rtol=1e-6)
+    assert pld.get_epsilon(report["delta"]) <= report["epsilon_by_conversion"]["opacus"]
+    assert report["epsilon_pld"] == pytest.approx(pld.get_epsilon(report["delta"]), rel=0.02)
 
 
 class BatchNormD(nn.Module):

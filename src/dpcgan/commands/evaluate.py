@@ -38,7 +38,10 @@ def _load_synthetic(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate_real_reference, evaluate_synthetic, format_table
+    try:
+        from ..evaluate import evaluate_real_reference, evaluate_synthetic, format_table
+    except ImportError as e:
+        raise DPCGANError(f"dpcgan evaluate needs scikit-learn ({e}); install it with: pip install 'dpcgan[eval]'") from e
     from ..sample import write_synthetic
 
     if not args.run and not args.synthetic:
