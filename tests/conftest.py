@@ -45,3 +45,19 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache or a real $DPCGAN_DATA from tests."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.delenv("DPCGAN_DATA", raising=False)
+
+
+def assert_same_run(reference, resumed, *, log_every: int, steps: int) -> None:
+    """A resumed run equals the uninterrupted one: same privacy ledger and epsilon, every step logged once,
+    bit-identical generator weights (all RNG streams restored)."""
+    import json
+
+    ref = json.loads((reference / "privacy.json").read_text())
+    got = json.loads((resumed / "privacy.json").read_text())
+    assert got["events"] == ref["events"] and got["epsilon_by_conversion"] == ref["epsilon_by_conversion"]
+    logged = [json.loads(r)["step"] for r in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(log_every, steps + 1, log_every))  # no step logged twice or lost
+    g_ref = torch.load(reference / "generator.pt", weights_only=True)["state_dict"]
+    g_got = torch.load(resumed / "generator.pt", weights_only=True)["state_dict"]
+    for k in g_ref:
+        torch.testing.assert_close(g_got[k], g_ref[k], rtol=0, atol=0)

@@ -17,6 +17,7 @@ import traceback
 
 import numpy as np
 import pytest
+from conftest import assert_same_run
 import torch
 import torch.distributed as dist
 
@@ -336,13 +337,4 @@ def test_torchrun_resume_continues_exactly_and_a_wrong_process_count_is_refused(
     assert "--nproc-per-node 2" in capsys.readouterr().err  # one process cannot take over two ranks' streams
 
     run_torchrun(["train", "--resume", str(out), "--no-progress", "--device", "cpu"])
-    got = json.loads((out / "privacy.json").read_text())
-    ref = json.loads((distributed_run / "privacy.json").read_text())
-    assert got["events"] == ref["events"] and got["epsilon_by_conversion"] == ref["epsilon_by_conversion"]
-    steps = [json.loads(r)["step"] for r in (out / "metrics.jsonl").read_text().splitlines()]
-    assert steps == list(range(10, STEPS + 1, 10))  # no step logged twice or lost
-    # every rank's streams were restored: the resumed run is the uninterrupted computation
-    g_ref = torch.load(distributed_run / "generator.pt", weights_only=True)["state_dict"]
-    g_got = torch.load(out / "generator.pt", weights_only=True)["state_dict"]
-    for k in g_ref:
-        torch.testing.assert_close(g_got[k], g_ref[k], rtol=0, atol=0)
+    assert_same_run(distributed_run, out, log_every=10, steps=STEPS)  # every rank's streams were restored
