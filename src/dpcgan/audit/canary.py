@@ -26,9 +26,8 @@ def make_canary(image_shape: tuple[int, int, int]) -> torch.Tensor:
 
 
 def with_canary(data: LabeledImages, canary: torch.Tensor, label: int, copies: int) -> LabeledImages:
-    x = data.x if data.x.dtype == torch.uint8 else data.x
-    cx = canary if x.dtype == torch.uint8 else canary.float() / 255
-    return LabeledImages(torch.cat([x, cx.unsqueeze(0).expand(copies, *cx.shape)]),
+    cx = canary if data.x.dtype == torch.uint8 else canary.float() / 255  # match the data's pixel scale
+    return LabeledImages(torch.cat([data.x, cx.unsqueeze(0).expand(copies, *cx.shape)]),
                          torch.cat([data.y, torch.full((copies,), label, dtype=torch.long)]), data.num_classes, data.name)
 
 

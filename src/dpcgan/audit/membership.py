@@ -20,11 +20,6 @@ from ..sample import generate, load_generator
 from .bounds import attack_summary
 
 
-def _balanced_subset(data: LabeledImages, n: int, generator: torch.Generator) -> LabeledImages:
-    idx = torch.randperm(len(data), generator=generator)[: min(n, len(data))]
-    return data.subset(idx.sort().values)
-
-
 @torch.no_grad()
 def dcr_scores(candidates: LabeledImages, synth_x: torch.Tensor, synth_y: torch.Tensor) -> np.ndarray:
     """-(distance to the closest synthetic sample with the same label) for each candidate."""
@@ -66,7 +61,7 @@ def membership_audit(run: str | Path, members: LabeledImages, nonmembers: Labele
         raise DPCGANError("members and non-members must have the same image shape and label set")
     gen = torch.Generator().manual_seed(seed)
     n = min(n_candidates, len(members), len(nonmembers))
-    mem, non = _balanced_subset(members, n, gen), _balanced_subset(nonmembers, n, gen)
+    mem, non = members.random_subset(n, gen), nonmembers.random_subset(n, gen)
     G, _ = load_generator(run)
     synth_y = torch.arange(G.num_classes).repeat_interleave(n_synthetic_per_class)
     synth_x = generate(G, synth_y, gen)

@@ -52,7 +52,7 @@ def run(args) -> int:
     }
     if args.canary:
         gen = torch.Generator().manual_seed(args.seed)
-        subset = members.subset(torch.randperm(len(members), generator=gen)[: args.canary_records].sort().values)
+        subset = members.random_subset(args.canary_records, gen)
         canary_cfg = cfg.replace(batch_size=max(1, len(subset) // 20), target_epsilon=args.canary_epsilon,
                                  noise_multiplier=None, steps=args.canary_steps, delta=min(cfg.delta, 0.1 / len(subset)))
         report["canary"] = canary_experiment(subset, canary_cfg, copies=args.canary_copies, trials=args.canary_trials,

@@ -92,6 +92,10 @@ class LabeledImages:
     def subset(self, index: torch.Tensor) -> "LabeledImages":
         return LabeledImages(self.x[index], self.y[index], self.num_classes, self.name)
 
+    def random_subset(self, n: int, generator: torch.Generator) -> "LabeledImages":
+        """min(n, len) records drawn uniformly without replacement, kept in their original order."""
+        return self.subset(torch.randperm(len(self), generator=generator)[:n].sort().values)
+
 
 def load_benchmark(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
                    *, download: bool = True) -> LabeledImages:

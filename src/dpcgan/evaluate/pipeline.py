@@ -181,7 +181,7 @@ def evaluate_real_reference(real_train: LabeledImages, real_test: LabeledImages,
     data = real_train
     if max_records is not None and max_records < len(data):
         gen = torch.Generator().manual_seed(seed)
-        data = data.subset(torch.randperm(len(data), generator=gen)[:max_records].sort().values)
+        data = data.random_subset(max_records, gen)
     return _evaluate(data.x, data.y, real_train, real_test, num_classes=real_train.num_classes, seed=seed,
                      metrics=metrics, cache_dir=cache_dir, progress=progress, settings=settings,
                      input_kind="real training data (reference)")
