@@ -1,9 +1,11 @@
 """D-step speed: DP-CGAN's private step (split), the joint baseline, and the non-private step, in one run.
 
-The three variants are timed interleaved (round-robin over repetitions) so that machine noise hits all of them
-alike; the headline is the ratio of medians split / off. Writes results/step_speed.md.
+Two models: the conv pair of the SOTA presets at B = 256 and the paper's FC pair at B = 600. The variants are
+timed interleaved (round-robin over repetitions) so that machine noise hits all of them alike; the headline is
+the ratio of medians split / off of the D update. Writes results/step_speed.md.
 
-    python benchmarks/step_speed.py [--batch-size 600] [--threads 2] [--reps 60] [--device cpu|cuda] [--out NAME.md]
+    python benchmarks/step_speed.py [--batch-size 600] [--conv-batch-size 256] [--threads 2] [--reps 60]
+                                    [--device cpu|cuda] [--out NAME.md]
 """
 
 from __future__ import annotations
@@ -19,12 +21,79 @@ from _common import DEFAULT_DATA, command, commit, machine, write_result
 from dpcgan.data import load_dataset, PoissonSampler
 from dpcgan.distributed import resolve_device, to_device
 from dpcgan.models import ModelSpec, build_models
-from dpcgan.train import DStepSettings, discriminator_step, generator_step
+from dpcgan.config import PRESETS
+from dpcgan.privacy.noise import SecureNoise
+from dpcgan.train import DStepSettings, discriminator_update, generator_step, public_fake_batch
+
+
+MODES = ("off", "split", "joint", "split-release")
+LABELS = {"off": "non-private (plain autograd)", "split": "DP-CGAN split clipping + noise",
+          "joint": "joint (pair) clipping + noise",
+          "split-release": "split, release-mode noise (fresh 128-bit OS-entropy key per step, numpy SFC64, sum of 4 draws)"}
+
+
+def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync) -> tuple[dict, float, float]:
+    """Median ms of the D update per mode (fakes pre-generated, so G's cost is not in it), of G's forward pass
+    for the B fakes, and of the G step; interleaved round-robin over repetitions."""
+    sampler = PoissonSampler(data, B / len(data), torch.Generator().manual_seed(0))
+    prior = torch.full((spec.num_classes,), 1.0 / spec.num_classes, device=device)
+    gen = torch.Generator(device=device).manual_seed(1)
+    torch.manual_seed(0)
+    G, D = (m.to(device) for m in build_models(spec))
+    d_opt = torch.optim.SGD(D.parameters(), lr=0.05)
+    g_opt = torch.optim.Adam(G.parameters(), lr=1e-3)
+    secure = SecureNoise()
+    times = {m: [] for m in MODES}
+    fake_times, g_times = [], []
+    batches = [tuple(to_device(t, device) for t in sampler.sample()) for _ in range(8)]
+    for rep in range(reps + 5):
+        x, y = batches[rep % len(batches)]
+        sync()
+        t0 = time.perf_counter()
+        fx, fy = public_fake_batch(G, B, prior, gen)
+        sync()
+        if rep >= 5:  # warm-up excluded
+            fake_times.append(time.perf_counter() - t0)
+        extra = public_fake_batch(G, max(len(x) - B, 0), prior, gen)  # joint pairs each real record with a fake
+        for mode in MODES:
+            settings = DStepSettings(mode.split("-")[0], B, 1.1, 1.12)
+            noise = secure if mode == "split-release" else gen
+            fakes = (fx, fy)
+            if mode == "joint":
+                fakes = (torch.cat([fx, extra[0]])[: len(x)], torch.cat([fy, extra[1]])[: len(x)])
+            sync()
+            t0 = time.perf_counter()
+            discriminator_update(D, d_opt, x, y, *fakes, settings=settings, noise_gen=noise)
+            sync()
+            if rep >= 5:
+                times[mode].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        generator_step(G, g_opt, D, batch_size=B, prior=prior, latent_gen=gen)
+        sync()
+        if rep >= 5:
+            g_times.append(time.perf_counter() - t0)
+    med = {m: statistics.median(t) * 1000 for m, t in times.items()}
+    return med, statistics.median(fake_times) * 1000, statistics.median(g_times) * 1000
+
+
+def table(title: str, model: str, spec: ModelSpec, B: int, reps: int, med: dict, fake_ms: float, g_ms: float,
+          target: float) -> list[str]:
+    D = build_models(spec)[1]
+    lines = [f"## {title}", "", f"- model: {model}; D has {sum(p.numel() for p in D.parameters()):,} parameters; "
+             f"expected real batch B = {B} (Poisson), {B} fake samples; median of {reps} interleaved repetitions "
+             "after 5 warm-up; D update timed with the fakes already generated", "",
+             "| D update | median ms | ratio to non-private |", "|---|---|---|"]
+    lines += [f"| {LABELS[m]} | {med[m]:.2f} | {med[m] / med['off']:.2f}× |" for m in MODES]
+    lines += ["", f"G forward for the {B} fakes of a D step: {fake_ms:.2f} ms; G step: {g_ms:.2f} ms. "
+              f"One private D step with its fakes ≈ {med['split'] + fake_ms:.1f} ms.", "",
+              f"**split / non-private = {med['split'] / med['off']:.2f}×** (target ≤ {target}×).", ""]
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch-size", type=int, default=600)
+    ap.add_argument("--batch-size", type=int, default=600, help="B for the paper's FC model")
+    ap.add_argument("--conv-batch-size", type=int, default=256, help="B for the conv model of the presets")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=60)
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA))
@@ -35,61 +104,20 @@ def main() -> None:
     device = resolve_device(args.device)
     # CUDA work is asynchronous: wait for it before reading the clock
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
     data = load_dataset("mnist", "train", args.data_dir)
-    B = args.batch_size
-    sampler = PoissonSampler(data, B / len(data), torch.Generator().manual_seed(0))
-    prior = torch.full((10,), 0.1, device=device)
-    gen = torch.Generator(device=device).manual_seed(1)
-    torch.manual_seed(0)
-    G, D = (m.to(device) for m in build_models(ModelSpec("paper-fc", (1, 28, 28), 10)))
-    d_opt = torch.optim.SGD(D.parameters(), lr=0.05)
-    g_opt = torch.optim.Adam(G.parameters(), lr=1e-3)
-    from dpcgan.privacy.noise import SecureNoise
 
-    secure = SecureNoise()
-    modes = ["off", "split", "joint", "split-release"]
-    times = {m: [] for m in modes}
-    g_times = []
-    batches = [tuple(to_device(t, device) for t in sampler.sample()) for _ in range(8)]
-    for rep in range(args.reps + 5):
-        x, y = batches[rep % len(batches)]
-        for mode in modes:
-            settings = DStepSettings(mode.split("-")[0], B, 1.1, 1.12)
-            noise = secure if mode == "split-release" else gen
-            sync()
-            t0 = time.perf_counter()
-            discriminator_step(D, d_opt, G, x, y, settings=settings, prior=prior, latent_gen=gen, noise_gen=noise)
-            sync()
-            if rep >= 5:  # warm-up excluded
-                times[mode].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        generator_step(G, g_opt, D, batch_size=B, prior=prior, latent_gen=gen)
-        sync()
-        if rep >= 5:
-            g_times.append(time.perf_counter() - t0)
-
-    med = {m: statistics.median(t) * 1000 for m, t in times.items()}
-    g_med = statistics.median(g_times) * 1000
-    ratio = med["split"] / med["off"]
-    lines = [
-        "# D-step speed: private (split, joint) vs non-private, paper FC model",
-        "",
-        f"- command: `{command()}`",
-        f"- machine: {machine()}" + (f"; device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
-        f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- model: the paper's FC D (794-128-1) and G (110-128-784); expected real batch B = {B} (Poisson), "
-        f"{B} fake samples; median of {args.reps} interleaved repetitions after 5 warm-up",
-        "",
-        "| D step | median ms | ratio to non-private |",
-        "|---|---|---|",
-    ]
-    for m, label in (("off", "non-private (plain autograd)"), ("split", "DP-CGAN split clipping + noise"),
-                     ("joint", "joint (pair) clipping + noise"),
-                     ("split-release", "split, release-mode noise (fresh 128-bit OS-entropy key per step, numpy SFC64, sum of 4 draws)")):
-        lines.append(f"| {label} | {med[m]:.2f} | {med[m] / med['off']:.2f}× |")
-    lines += ["", f"G step (B = {B}): {g_med:.2f} ms. Full private D+G step ≈ {med['split'] + g_med:.1f} ms.", "",
-              f"**split / non-private = {ratio:.2f}×** (target ≤ 1.5×).", ""]
+    conv_cfg = PRESETS["mnist-eps10"]
+    fc = ModelSpec("paper-fc", (1, 28, 28), 10)
+    conv = ModelSpec("conv", (1, 28, 28), 10, conv_cfg.latent_dim, conv_cfg.hidden, conv_cfg.d_hidden)
+    lines = ["# D-step speed: private (split, joint) vs non-private", "",
+             f"- command: `{command()}`",
+             f"- machine: {machine()}" + (f"; device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
+             f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}", ""]
+    lines += table("Conv model of the presets", f"conv D of the presets (width {conv.discriminator_width}, GroupNorm, "
+                   f"projection) and G (width {conv.hidden}, latent {conv.latent_dim})", conv, args.conv_batch_size,
+                   args.reps, *time_models(conv, args.conv_batch_size, args.reps, data, device, sync), target=2.0)
+    lines += table("Paper FC model", "the paper's FC D (794-128-1) and G (110-128-784)", fc, args.batch_size,
+                   args.reps, *time_models(fc, args.batch_size, args.reps, data, device, sync), target=1.5)
     path = write_result(args.out, "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {path}")

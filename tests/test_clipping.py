@@ -129,3 +129,46 @@ def test_tape_refuses_a_layer_called_twice():
 def test_one_hot_matches_torch():
     y = torch.tensor([0, 3, 9])
     assert torch.equal(one_hot(y, 10, torch.float32), F.one_hot(y, 10).float())
+
+
+def _largest_intermediate(fn) -> int:
+    """The most elements of any tensor an aten op produced while fn() ran."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Spy(TorchDispatchMode):
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in (out if isinstance(out, (tuple, list)) else (out,)):
+                if isinstance(t, torch.Tensor):
+                    Spy.largest = max(Spy.largest, t.numel())
+            return out
+
+    with Spy():
+        fn()
+    return Spy.largest
+
+
+def test_memory_does_not_grow_with_batch_times_parameters():
+    # Two conv Ds with the same activations but 100x more parameters in the class projection: materialised
+    # per-example gradients would need N x P elements; ghost clipping's largest tensor depends on activations.
+    torch.manual_seed(0)
+    n = 64
+    x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+    largest, params = [], []
+    for num_classes in (10, 1000):
+        D = ConvProjectionDiscriminator((1, 28, 28), num_classes, width=16)
+        params.append(sum(p.numel() for p in D.parameters()))
+
+        def step():
+            with LayerTape(D) as tape:
+                logits = D(x, y)
+            clipped_grad_sum(tape, F.binary_cross_entropy_with_logits(logits, torch.ones(n), reduction="none"),
+                             max_norm=1.0)
+
+        largest.append(_largest_intermediate(step))
+    assert params[1] > 50 * params[0]
+    # the larger D only adds its parameter-sized gradient buffer, never n copies of it
+    assert largest[1] <= max(largest[0], params[1]) and largest[1] < n * params[1] / 20
+    assert largest[0] < n * params[0] / 2

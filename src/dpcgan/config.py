@@ -18,6 +18,8 @@ from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant
 
 MODES = ("split", "joint", "off")
+D_OPTIMIZERS = ("sgd", "adam")
+DP_HISTOGRAM = "dp-histogram"
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class TrainConfig:
     num_classes: int | None = None      # label-set size for .npz data (public); benchmarks know theirs
     arch: str = "paper-fc"
     latent_dim: int = 100
-    hidden: int = 128
+    hidden: int = 128                   # G's width (FC: hidden units; conv: base channels); D's too unless d_hidden
+    d_hidden: int | None = None         # D's width, when it differs from G's
     # DP-CGAN discriminator step
     mode: str = "split"                 # split: DP-CGAN; joint: clip (real, fake) pairs; off: no privacy
     batch_size: int = 600               # expected real batch B = q*n; also the fixed, public fake count
@@ -37,13 +40,21 @@ class TrainConfig:
     target_epsilon: float | None = 9.6  # None: run `steps` and report epsilon
     steps: int | None = None            # D steps; None: as many as the budget allows
     conversion: str = "classic"         # RDP -> (eps, delta) conversion that enforces the budget (headline)
-    label_prior: str = "uniform"        # public fake-label distribution: 'uniform' or a file of K weights
-    # optimisation
+    label_prior: str = "uniform"        # fake-label distribution: 'uniform', a file of K public weights, or
+                                        # 'dp-histogram': the label counts + N(0, s^2) each, its cost in the budget
+    label_histogram_noise: float = 100.0    # s, the noise std per count of the DP label histogram (sensitivity 1)
+    # optimisation (none of these touch the privacy analysis: it depends on q, sigma, C and the D step count only)
+    d_optimizer: str = "sgd"            # 'sgd' (the paper) or 'adam' on the noisy clipped gradient
     d_lr: float = 0.1
     d_lr_final: float = 0.052           # linear decay from d_lr to d_lr_final over d_lr_decay_steps, then flat
     d_lr_decay_steps: int = 10_000
+    d_betas: tuple[float, float] = (0.5, 0.999)   # Adam only
+    d_steps_per_g: int = 1              # n_D: D steps (each a fresh Poisson batch, each accounted) per G step
     g_lr: float = 1e-3
     g_betas: tuple[float, float] = (0.9, 0.999)
+    g_batch_size: int | None = None     # fakes per G step (public); None: batch_size
+    g_ema: float = 0.0                  # decay of an exponential moving average of G's weights (the released G); 0: off
+    warmup_steps: int = 0               # linear learning-rate warm-up of D and G over the first D steps
     # bookkeeping
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100
@@ -53,7 +64,7 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"g_betas": list(self.g_betas)}
+        return dataclasses.asdict(self) | {"g_betas": list(self.g_betas), "d_betas": list(self.d_betas)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -62,8 +73,9 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config keys {sorted(unknown)}")
         d = dict(d)
-        if "g_betas" in d:
-            d["g_betas"] = tuple(d["g_betas"])
+        for key in ("g_betas", "d_betas"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -71,6 +83,21 @@ PRESETS: dict[str, TrainConfig] = {
     # The paper's MNIST setting (method note §3): B=600, sigma=1.12, C=1.1, delta=1e-5, eps=9.6 under the
     # classic conversion it used (22,977 D steps: the 22,978th would exceed 9.6).
     "paper": TrainConfig(),
+}
+
+# The SOTA presets (issue #4): a small conv CGAN, D trained with Adam on DP-CGAN's split-clipped noisy gradient,
+# an EMA of G released, sigma calibrated so that the planned D steps spend exactly the target epsilon (Opacus'
+# RDP conversion). Tuned on MNIST and Fashion-MNIST as public benchmarks (results/quality.md); the label prior is
+# uniform, which is public (both datasets are balanced) and costs nothing.
+_SOTA = TrainConfig(
+    arch="conv", latent_dim=64, hidden=16, d_hidden=32, mode="split", batch_size=256, noise_multiplier=None,
+    max_grad_norm=1.0, conversion="opacus", d_optimizer="adam", d_lr=2e-4, d_lr_final=2e-4, d_betas=(0.5, 0.999),
+    d_steps_per_g=1, g_lr=1e-3, g_betas=(0.5, 0.999), g_ema=0.99, checkpoint_every=500)
+PRESETS |= {
+    "mnist-eps10": _SOTA.replace(dataset="mnist", target_epsilon=10.0, steps=2500),
+    "mnist-eps1": _SOTA.replace(dataset="mnist", target_epsilon=1.0, steps=2500),
+    "fashion-mnist-eps10": _SOTA.replace(dataset="fashion-mnist", target_epsilon=10.0, steps=2500),
+    "fashion-mnist-eps1": _SOTA.replace(dataset="fashion-mnist", target_epsilon=1.0, steps=2500),
 }
 
 
@@ -142,6 +169,21 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("d_lr", "g_lr"):
         if not getattr(cfg, name) > 0:
             raise ConfigError(f"{name} must be > 0 (got {getattr(cfg, name)})")
+    if cfg.d_optimizer not in D_OPTIMIZERS:
+        raise ConfigError(f"d_optimizer must be one of {D_OPTIMIZERS} (got {cfg.d_optimizer!r})")
+    if cfg.d_steps_per_g < 1:
+        raise ConfigError(f"--d-steps-per-g must be >= 1 (got {cfg.d_steps_per_g})")
+    if not 0 <= cfg.g_ema < 1:
+        raise ConfigError(f"g_ema must be in [0, 1) (got {cfg.g_ema}); 0 turns the average off")
+    if cfg.warmup_steps < 0:
+        raise ConfigError(f"warmup_steps must be >= 0 (got {cfg.warmup_steps})")
+    if cfg.g_batch_size is not None and cfg.g_batch_size < 1:
+        raise ConfigError(f"g_batch_size must be >= 1 (got {cfg.g_batch_size})")
+    if cfg.label_prior == DP_HISTOGRAM:
+        if cfg.mode == "off":
+            raise ConfigError("--label-prior dp-histogram is for private runs; --mode off can use the counts directly")
+        if not (cfg.label_histogram_noise > 0 and math.isfinite(cfg.label_histogram_noise)):
+            raise ConfigError(f"--label-histogram-noise must be > 0 (got {cfg.label_histogram_noise})")
 
 
 def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
@@ -156,7 +198,11 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
         raise ConfigError(f"--delta must be < 1/n = {1.0 / n:.3g} (got {cfg.delta:g}, n={n}): a larger delta "
                           "allows releasing a whole record; use e.g. --delta {:.0e}".format(0.1 / n))
     q = cfg.batch_size / n
-    prior = load_label_prior(cfg.label_prior, num_classes)
+    # A DP label histogram is drawn at the start of training (privacy/label_histogram.py); until then the plan
+    # holds no prior, and its RDP is part of the budget every D step is calibrated and checked against.
+    dp_prior = cfg.label_prior == DP_HISTOGRAM
+    prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
+    base = accountant.gaussian_rdp(cfg.label_histogram_noise) if dp_prior else None
     sigma, steps, eps_target, conv = cfg.noise_multiplier, cfg.steps, cfg.target_epsilon, cfg.conversion
 
     if cfg.mode == "off":
@@ -170,15 +216,15 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
     if sigma is None:
         if eps_target is None or steps is None:
             raise ConfigError("give --sigma, or --epsilon together with --steps to calibrate sigma")
-        sigma = accountant.calibrate_noise_multiplier(q, steps, cfg.delta, eps_target, conv)
+        sigma = accountant.calibrate_noise_multiplier(q, steps, cfg.delta, eps_target, conv, base_rdp=base)
     elif steps is None:
         if eps_target is None:
             raise ConfigError("give --steps or --epsilon: with neither, the run has no length")
-        steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv)
+        steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv, base_rdp=base)
         if steps == 0:
             raise PrivacyBudgetError(f"a single step with sigma={sigma} and q={q:.4g} already exceeds "
                                      f"epsilon={eps_target}: raise --sigma or --epsilon")
-    eps = accountant.epsilon(q, sigma, steps, cfg.delta, conv)
+    eps = accountant.epsilon(q, sigma, steps, cfg.delta, conv, base_rdp=base)
     if eps_target is not None and eps > eps_target:
         raise PrivacyBudgetError(f"{steps} steps with sigma={sigma:g}, q={q:.4g} cost epsilon={eps:.4f} > "
                                  f"--epsilon {eps_target}: lower --steps or raise --sigma")

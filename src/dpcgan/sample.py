@@ -55,11 +55,17 @@ def balanced_labels(n: int, prior: list[float], generator: torch.Generator) -> t
 
 @torch.no_grad()
 def generate(G: torch.nn.Module, y: torch.Tensor, generator: torch.Generator, batch: int = 4096) -> torch.Tensor:
-    """uint8 images (N, C, H, W) for labels y."""
+    """uint8 images (N, C, H, W) for labels y, from G in eval mode (normalisation layers use their running
+    statistics, as after `load_generator`, and are left unchanged)."""
     out = []
-    for i in range(0, len(y), batch):
-        yb = y[i : i + batch]
-        out.append(G(G.sample_latent(len(yb), generator), yb).mul(255).round_().clamp_(0, 255).to(torch.uint8))
+    was_training = G.training
+    G.eval()
+    try:
+        for i in range(0, len(y), batch):
+            yb = y[i : i + batch]
+            out.append(G(G.sample_latent(len(yb), generator), yb).mul(255).round_().clamp_(0, 255).to(torch.uint8))
+    finally:
+        G.train(was_training)
     return torch.cat(out) if out else torch.empty(0, *G.image_shape, dtype=torch.uint8)
 
 
@@ -77,7 +83,8 @@ def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str |
     if n < 1:
         raise DPCGANError(f"-n must be >= 1 (got {n})")
     G, ckpt = load_generator(run)
-    prior = load_label_prior(labels, G.num_classes)
+    # 'trained': the prior the run's fakes used (public, or its DP label histogram: released with the generator)
+    prior = list(ckpt["label_prior"]) if labels == "trained" else load_label_prior(labels, G.num_classes)
     gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed()))
     x, y = sample_synthetic(G, n, prior, gen)
     out = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "synthetic.npz"

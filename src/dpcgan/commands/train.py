@@ -17,7 +17,7 @@ from ..errors import ConfigError
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a (DP-)CGAN and write a run directory",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--dataset", default="mnist", help="'mnist', 'fashion-mnist' or a .npz file with x and y")
+    p.add_argument("--dataset", help="'mnist', 'fashion-mnist' or a .npz file with x and y (default: the preset's)")
     p.add_argument("--preset", default="paper", choices=sorted(PRESETS), help="hyperparameter preset")
     p.add_argument("--mode", choices=MODES, help="split: DP-CGAN; joint: basic DP-GAN; off: non-private")
     p.add_argument("--epsilon", type=float, help="target epsilon (stop before the step that would exceed it)")
@@ -25,7 +25,10 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, help="number of D steps")
     p.add_argument("--delta", type=float, help="delta (must be < 1/n)")
     p.add_argument("--batch-size", type=int, help="expected real batch size B (q = B/n)")
-    p.add_argument("--label-prior", help="public fake-label prior: 'uniform' or a file of K weights")
+    p.add_argument("--label-prior", help="fake-label prior: 'uniform', a file of K public weights, or 'dp-histogram' "
+                   "(noisy label counts; its cost is composed into epsilon)")
+    p.add_argument("--label-histogram-noise", type=float, help="noise std per count of the DP label histogram")
+    p.add_argument("--d-steps-per-g", type=int, help="D steps per G step (each D step is a fresh, accounted batch)")
     p.add_argument("--num-classes", type=int, help="number of classes of a .npz dataset (public)")
     p.add_argument("--conversion", choices=("opacus", "classic"), help="RDP conversion enforcing the budget")
     p.add_argument("--seed", type=int, help="reproducible run (marked not for release); default: OS entropy")
@@ -50,6 +53,7 @@ def config_from_args(args):
     changes = {k: v for k, v in {
         "dataset": args.dataset, "mode": args.mode, "target_epsilon": args.epsilon, "noise_multiplier": args.sigma,
         "steps": args.steps, "delta": args.delta, "batch_size": args.batch_size, "label_prior": args.label_prior,
+        "label_histogram_noise": args.label_histogram_noise, "d_steps_per_g": args.d_steps_per_g,
         "num_classes": args.num_classes, "conversion": args.conversion, "seed": args.seed,
         "log_every": args.log_every, "checkpoint_every": args.checkpoint_every}.items() if v is not None}
     if args.sigma is not None and args.steps is not None and args.epsilon is None:

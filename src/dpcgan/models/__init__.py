@@ -20,7 +20,12 @@ class ModelSpec:
     image_shape: tuple[int, int, int]
     num_classes: int
     latent_dim: int = 100
-    hidden: int = 128
+    hidden: int = 128            # G's width (and D's unless d_hidden)
+    d_hidden: int | None = None  # D's width
+
+    @property
+    def discriminator_width(self) -> int:
+        return self.hidden if self.d_hidden is None else self.d_hidden
 
     def to_dict(self) -> dict:
         return asdict(self) | {"image_shape": list(self.image_shape)}
@@ -32,13 +37,13 @@ class ModelSpec:
 
 def _paper_fc(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     return (FCGenerator(spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden),
-            FCDiscriminator(spec.image_shape, spec.num_classes, spec.hidden))
+            FCDiscriminator(spec.image_shape, spec.num_classes, spec.discriminator_width))
 
 
 def _conv(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     # `hidden` is the base channel width for the convolutional pair.
     return (ConvGenerator(spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden),
-            ConvProjectionDiscriminator(spec.image_shape, spec.num_classes, spec.hidden))
+            ConvProjectionDiscriminator(spec.image_shape, spec.num_classes, spec.discriminator_width))
 
 
 # Architectures register here: name -> builder returning (generator, discriminator).

@@ -65,6 +65,12 @@ class ConvProjectionDiscriminator(nn.Module):
         feat = 2 * width * math.ceil(h / 4) * math.ceil(w / 4)
         self.fc = nn.Linear(feat, 1)
         self.embed = nn.Embedding(num_classes, feat)
+        # PyTorch's default (Kaiming-uniform) init, not DCGAN's N(0, 0.02): with tiny weights GroupNorm divides
+        # by a tiny std, and on the near-constant early fakes ~90% of each clipped per-example gradient went to
+        # conv2's bias, leaving the output layers' share of the clipped signal below the noise.
+        # Start unconditional: with N(0, 1) class embeddings the projection term's logits are ~sqrt(feat) large;
+        # D learns the class templates from zero.
+        nn.init.zeros_(self.embed.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.conv1(x * 2 - 1), 0.2)

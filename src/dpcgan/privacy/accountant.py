@@ -46,19 +46,29 @@ def epsilon_from_rdp(rdp: np.ndarray, delta: float, conversion: str) -> tuple[fl
     raise ValueError(f"unknown conversion {conversion!r}; choose one of {CONVERSIONS}")
 
 
-def epsilon(sample_rate: float, noise_multiplier: float, steps: int, delta: float, conversion: str = "opacus") -> float:
+def gaussian_rdp(noise_multiplier: float) -> np.ndarray:
+    """RDP of one (unsampled) Gaussian mechanism with L2 sensitivity 1 and noise std `noise_multiplier`:
+    alpha / (2 sigma^2) at each order (e.g. a noisy label histogram, where one record moves one count by 1)."""
+    return np.asarray(ORDERS, dtype=float) / (2.0 * noise_multiplier**2)
+
+
+def epsilon(sample_rate: float, noise_multiplier: float, steps: int, delta: float, conversion: str = "opacus",
+            base_rdp: np.ndarray | None = None) -> float:
+    """Epsilon of `steps` sampled-Gaussian steps, composed with the RDP `base_rdp` of other releases (if any)."""
+    base = np.zeros(len(ORDERS)) if base_rdp is None else base_rdp
     if steps == 0:
-        return 0.0
-    return epsilon_from_rdp(rdp_curve(sample_rate, noise_multiplier, steps), delta, conversion)[0]
+        return epsilon_from_rdp(base, delta, conversion)[0] if base.any() else 0.0
+    return epsilon_from_rdp(base + rdp_curve(sample_rate, noise_multiplier, steps), delta, conversion)[0]
 
 
 def max_steps(sample_rate: float, noise_multiplier: float, delta: float, target_epsilon: float,
-              conversion: str, limit: int = 10**9) -> int:
+              conversion: str, limit: int = 10**9, base_rdp: np.ndarray | None = None) -> int:
     """The largest T with epsilon(T) <= target: running T steps meets the budget, step T+1 would exceed it."""
     rdp1 = rdp_curve(sample_rate, noise_multiplier, 1)  # RDP composes linearly: T steps cost T * rdp1
+    base = np.zeros(len(ORDERS)) if base_rdp is None else base_rdp
 
     def eps(t: int) -> float:
-        return epsilon_from_rdp(rdp1 * t, delta, conversion)[0]
+        return epsilon_from_rdp(base + rdp1 * t, delta, conversion)[0]
 
     if eps(1) > target_epsilon:
         return 0
@@ -74,20 +84,22 @@ def max_steps(sample_rate: float, noise_multiplier: float, delta: float, target_
 
 
 def calibrate_noise_multiplier(sample_rate: float, steps: int, delta: float, target_epsilon: float,
-                               conversion: str, rel_tol: float = 1e-4) -> float:
+                               conversion: str, rel_tol: float = 1e-4, base_rdp: np.ndarray | None = None) -> float:
     """The smallest sigma (to rel_tol, rounded up) such that `steps` steps cost at most target_epsilon.
 
     Opacus' get_noise_multiplier does the same search for its own conversion only; this one serves both
     conversions and is tested against it.
     """
+    if base_rdp is not None and epsilon_from_rdp(base_rdp, delta, conversion)[0] >= target_epsilon:
+        raise PrivacyBudgetError(f"the other releases alone already spend epsilon >= {target_epsilon}")
     lo, hi = 0.0, 1.0
-    while epsilon(sample_rate, hi, steps, delta, conversion) > target_epsilon:
+    while epsilon(sample_rate, hi, steps, delta, conversion, base_rdp) > target_epsilon:
         lo, hi = hi, hi * 2
         if hi > 1e6:
             raise PrivacyBudgetError(f"no noise multiplier reaches epsilon={target_epsilon} in {steps} steps")
     while hi - lo > rel_tol * hi:
         mid = (lo + hi) / 2
-        if mid > 0 and epsilon(sample_rate, mid, steps, delta, conversion) <= target_epsilon:
+        if mid > 0 and epsilon(sample_rate, mid, steps, delta, conversion, base_rdp) <= target_epsilon:
             hi = mid
         else:
             lo = mid
@@ -138,7 +150,13 @@ class PrivacyLedger:
 
     @property
     def steps(self) -> int:
+        """Mechanism invocations recorded: D steps, plus 1 for a DP label histogram."""
         return sum(e.count for e in self.events)
+
+    @property
+    def d_steps(self) -> int:
+        """Subsampled steps only (a D step always has q < 1; a full-data release such as the histogram has q = 1)."""
+        return sum(e.count for e in self.events if e.sample_rate < 1.0)
 
     def rdp(self) -> np.ndarray:
         curve = np.zeros(len(ORDERS))

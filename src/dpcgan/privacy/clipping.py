@@ -2,12 +2,14 @@
 
 For a layer whose per-example weight gradient is a sum of outer products, grad_W(i) = sum_t g_it a_it^T
 (Linear: t ranges over leading positions; Conv2d: over output positions of the unfolded input), the norm
-follows from activations a and output gradients g alone ("ghost" norms):
+follows from activations a and output gradients g alone ("ghost" norms, Goodfellow 2015; Li et al. 2022 for
+convolutions); for each layer the cheaper of this Gram form and the explicit per-unit product is used:
 
     ||grad_W(i)||^2 = sum_{t,t'} (a_it . a_it') (g_it . g_it')      = ||a_i||^2 ||g_i||^2 when T = 1.
 
 Once each clipping unit's norm is known, the clipped sum is sum_i w_i grad_W(i) = (w * g)^T a: a single
-weighted matrix product from the same a and g ("book-keeping"), so no second backward pass is needed.
+weighted matrix product from the same a and g ("book-keeping", Bu et al. 2023; for a convolution, the native
+weight-gradient kernel applied to the reweighted output gradient), so no second backward pass is needed.
 
 A *clipping unit* is the set of rows whose gradients are summed before clipping: one row in DP-CGAN's split
 mode (each real record and each fake sample clipped alone), a (real, fake) pair in the joint baseline.
@@ -56,67 +58,88 @@ class LayerTape:
         self._handles = []
 
 
-# --- per-layer views: activations (N, T, d_in) and output gradients (N, T, d_out) --------------------------
+# --- per-layer views: activations (N, d_in, T) and output gradients (N, d_out, T) -------------------------
+# Features first, positions last: the layout F.unfold returns and conv outputs have, so no copy is made; bmm
+# reads the transposes through strides.
 
-def _matrix_view(layer: nn.Module, a: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _views(layer: nn.Module, a: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, d_in, T), (N, d_out, T) for Linear/Conv2d (T: leading positions, or output pixels of the unfolded
+    input); an Embedding keeps its ids and output gradients."""
     n = a.shape[0]
+    if isinstance(layer, nn.Embedding):
+        return a, g
     if isinstance(layer, nn.Linear):
-        return a.reshape(n, -1, a.shape[-1]), g.reshape(n, -1, g.shape[-1])
+        return a.reshape(n, -1, a.shape[-1]).transpose(1, 2), g.reshape(n, -1, g.shape[-1]).transpose(1, 2)
     if isinstance(layer, nn.Conv2d):
         if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
             raise ValueError("Conv2d in D must use numeric zero padding")
+        if layer.groups != 1:
+            raise ValueError("Conv2d in D must have groups=1 for per-example gradient norms")
         cols = F.unfold(a, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride)
-        return cols.transpose(1, 2), g.flatten(2).transpose(1, 2)  # (N, L, C_in*kh*kw), (N, L, C_out)
+        return cols, g.flatten(2)  # (N, C_in*kh*kw, L), (N, C_out, L)
     raise TypeError(type(layer))
 
 
 def _unit_rows(x: torch.Tensor, units: torch.Tensor | None) -> torch.Tensor:
-    """(N, T, d) -> (U, k*T, d): the positions of all rows of each unit, stacked."""
+    """(N, d, T) -> (U, d, k*T): the positions of all rows of each unit, side by side."""
     if units is None:
         return x
     u, k = units.shape
-    return x[units.reshape(-1)].reshape(u, k * x.shape[1], x.shape[2])
+    _, d, t = x.shape
+    return x[units.reshape(-1)].reshape(u, k, d, t).transpose(1, 2).reshape(u, d, k * t)
 
 
 def _gram_or_full_norm_sq(a_u: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
     """||sum_t g_t a_t^T||^2 for each unit, by the cheaper of the Gram trick and the explicit product."""
-    _, kt, d_in = a_u.shape
-    d_out = g_u.shape[2]
+    _, d_in, kt = a_u.shape
+    d_out = g_u.shape[1]
     if kt == 1:
         return a_u.square().sum((1, 2)) * g_u.square().sum((1, 2))
     if kt * (d_in + d_out) < d_in * d_out:
-        return (torch.bmm(a_u, a_u.transpose(1, 2)) * torch.bmm(g_u, g_u.transpose(1, 2))).sum((1, 2))
-    return torch.bmm(g_u.transpose(1, 2), a_u).square().sum((1, 2))
+        gram_a = torch.bmm(a_u.transpose(1, 2), a_u)  # (U, kt, kt)
+        gram_g = torch.bmm(g_u.transpose(1, 2), g_u)
+        return (gram_a * gram_g).sum((1, 2))
+    return torch.bmm(g_u, a_u.transpose(1, 2)).square().sum((1, 2))  # per-unit gradients (U, d_out, d_in)
 
 
 def _layer_norm_sq(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, units: torch.Tensor | None) -> torch.Tensor:
+    """Squared gradient norm of `layer`'s parameters per unit; a, g: the layer's views (see _views)."""
     if isinstance(layer, nn.Embedding):
-        idx = a.reshape(a.shape[0], -1, 1).to(g.dtype)  # token ids as a (N, T, 1) "activation"
+        idx = a.reshape(a.shape[0], 1, -1).to(g.dtype)  # token ids as a (N, 1, T) "activation"
         idx_u = _unit_rows(idx, units)
-        g_u = _unit_rows(g.reshape(g.shape[0], -1, g.shape[-1]), units)
-        if idx_u.shape[1] == 1:
+        g_u = _unit_rows(g.reshape(g.shape[0], -1, g.shape[-1]).transpose(1, 2), units)
+        if idx_u.shape[2] == 1:
             return g_u.square().sum((1, 2))
-        same = (idx_u == idx_u.transpose(1, 2)).to(g.dtype)  # rows of the table that coincide
-        return (same * torch.bmm(g_u, g_u.transpose(1, 2))).sum((1, 2))
-    a3, g3 = _matrix_view(layer, a, g)
-    a_u, g_u = _unit_rows(a3, units), _unit_rows(g3, units)
+        same = (idx_u.transpose(1, 2) == idx_u).to(g.dtype)  # rows of the table that coincide
+        return (same * torch.bmm(g_u.transpose(1, 2), g_u)).sum((1, 2))
+    a_u, g_u = _unit_rows(a, units), _unit_rows(g, units)
     total = _gram_or_full_norm_sq(a_u, g_u)
     if layer.bias is not None and layer.bias.requires_grad:
-        total = total + g_u.sum(1).square().sum(1)
+        total = total + g_u.sum(2).square().sum(1)
     return total
 
 
 def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> dict:
-    """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,)."""
+    """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,); a, g: the recorded input and the
+    output gradient, as the layer saw them."""
+    has_bias = layer.bias is not None and layer.bias.requires_grad if not isinstance(layer, nn.Embedding) else False
+    gw = g * w.view(-1, *([1] * (g.dim() - 1)))
     if isinstance(layer, nn.Embedding):
-        gw = (g * w.view(-1, *([1] * (g.dim() - 1)))).reshape(-1, g.shape[-1])
-        grad = torch.zeros_like(layer.weight).index_add_(0, a.reshape(-1), gw)
+        grad = torch.zeros_like(layer.weight).index_add_(0, a.reshape(-1), gw.reshape(-1, g.shape[-1]))
         return {layer.weight: grad}
-    a3, g3 = _matrix_view(layer, a, g)
-    gw = (g3 * w.view(-1, 1, 1)).reshape(-1, g3.shape[2])  # (N*T, d_out)
-    out = {layer.weight: (gw.t() @ a3.reshape(-1, a3.shape[2])).view_as(layer.weight)}
-    if layer.bias is not None and layer.bias.requires_grad:
-        out[layer.bias] = gw.sum(0)
+    if isinstance(layer, nn.Conv2d):
+        # the weight gradient of the reweighted output gradient: the library's own conv backward, no unfold
+        _, dw, db = torch.ops.aten.convolution_backward(
+            gw, a, layer.weight, [layer.out_channels] if has_bias else None, list(layer.stride),
+            list(layer.padding), list(layer.dilation), False, [0, 0], layer.groups, [False, True, has_bias])
+        out = {layer.weight: dw}
+        if has_bias:
+            out[layer.bias] = db
+        return out
+    gw2 = gw.reshape(-1, g.shape[-1])  # (N*T, d_out)
+    out = {layer.weight: gw2.t() @ a.reshape(-1, a.shape[-1])}
+    if has_bias:
+        out[layer.bias] = gw2.sum(0)
     return out
 
 
@@ -158,7 +181,7 @@ def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: flo
         if g is None:
             continue
         a = tape.records[layer][0]
-        norm_sq = norm_sq + _layer_norm_sq(layer, a, g, units)
+        norm_sq = norm_sq + _layer_norm_sq(layer, *_views(layer, a, g), units)
         pieces.append((layer, a, g))
     norms = norm_sq.sqrt()
     unit_w = torch.ones_like(norms) if max_norm is None else clip_factors(norms, max_norm)

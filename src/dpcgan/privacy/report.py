@@ -27,14 +27,19 @@ def pld_epsilon(ledger: PrivacyLedger, delta: float) -> float | None:
         return None
     acc = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-3)
     for e in ledger.events:
-        acc.compose(dp_event.SelfComposedDpEvent(
-            dp_event.PoissonSampledDpEvent(e.sample_rate, dp_event.GaussianDpEvent(e.noise_multiplier)), e.count))
+        gaussian = dp_event.GaussianDpEvent(e.noise_multiplier)
+        # sample rate 1: a full-data release (the DP label histogram), the plain Gaussian mechanism
+        event = gaussian if e.sample_rate == 1.0 else dp_event.PoissonSampledDpEvent(e.sample_rate, gaussian)
+        acc.compose(dp_event.SelfComposedDpEvent(event, e.count))
     return float(acc.get_epsilon(delta))
 
 
-def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str, seeded: bool) -> dict:
-    """Build the privacy report from the ledger of steps that actually ran."""
+def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str, seeded: bool,
+                   label_prior: list[float] | None = None) -> dict:
+    """Build the privacy report from the ledger of steps that actually ran (and the prior the fakes used)."""
     private = cfg.mode != "off"
+    label_prior = plan.label_prior if label_prior is None else label_prior
+    dp_histogram = cfg.label_prior == "dp-histogram"
     eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
     report = {
         "guarantee": (
@@ -61,14 +66,22 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "max_grad_norm": cfg.max_grad_norm,
         "noise_std": None if not private else plan.noise_multiplier * cfg.max_grad_norm,
         "normaliser": f"expected batch size B = {cfg.batch_size}",
-        "d_steps": ledger.steps if private else plan.steps,
+        "d_steps": ledger.d_steps if private else plan.steps,
+        "label_histogram": None if not dp_histogram else {
+            "mechanism": "Gaussian mechanism on the training set's class counts (L2 sensitivity 1), noise std "
+                         f"{cfg.label_histogram_noise:g} per count; clamped at 0 and normalised (post-processing)",
+            "event": "the ledger event with sample_rate 1 (composed with the D steps in the epsilon above)",
+            "noise_multiplier": cfg.label_histogram_noise,
+        },
         "events": ledger.to_dict(),
         "target_epsilon": cfg.target_epsilon,
         "fake_samples": {
             "count_per_d_step": cfg.batch_size if cfg.mode != "joint" else "one per real record (inside its clipped pair)",
-            "label_prior": plan.label_prior,
+            "label_prior": label_prior,
             "label_prior_source": cfg.label_prior,
-            "note": "fake labels and latents come from public distributions, never from real records",
+            "note": ("fake labels come from the DP label histogram (accounted above), latents from N(0, I); no fake "
+                     "depends on real records otherwise" if dp_histogram else
+                     "fake labels and latents come from public distributions, never from real records"),
         },
         "generator": "trained only through D (post-processing): fresh latents, public labels, no real data",
         "assumed_public": {

@@ -7,6 +7,7 @@ only rank 0 writes the run directory.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -16,13 +17,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..config import PrivacyPlan, TrainConfig, resolve_plan
+from ..config import DP_HISTOGRAM, PrivacyPlan, TrainConfig, resolve_plan
 from ..data import LabeledImages, PoissonSampler
 from ..distributed import World, resolve_device, to_device
 from ..errors import ConfigError
 from ..io import append_line, save_torch_atomic, write_bytes_atomic, write_json_atomic
 from ..models import ModelSpec, build_models
 from ..privacy.accountant import PrivacyLedger
+from ..privacy.label_histogram import noisy_label_prior
 from ..privacy.report import privacy_report
 from ..rng import make_generators
 from ..sample import generator_checkpoint, write_sample_grid
@@ -43,10 +45,31 @@ class TrainResult:
     discriminator: torch.nn.Module
 
 
+def warmup_factor(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over the first warmup_steps D steps (step counts from 0)."""
+    return min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+
+
 def d_learning_rate(cfg: TrainConfig, step: int) -> float:
     """Linear decay from d_lr to d_lr_final over d_lr_decay_steps, then constant (the paper's schedule)."""
     frac = min(step, cfg.d_lr_decay_steps) / max(cfg.d_lr_decay_steps, 1)
-    return cfg.d_lr + (cfg.d_lr_final - cfg.d_lr) * frac
+    return (cfg.d_lr + (cfg.d_lr_final - cfg.d_lr) * frac) * warmup_factor(cfg, step)
+
+
+def d_optimizer(cfg: TrainConfig, D: torch.nn.Module) -> torch.optim.Optimizer:
+    # Adam only rescales the noisy gradient it is given: post-processing, no change to the privacy analysis.
+    if cfg.d_optimizer == "adam":
+        return torch.optim.Adam(D.parameters(), lr=cfg.d_lr, betas=cfg.d_betas)
+    return torch.optim.SGD(D.parameters(), lr=cfg.d_lr)
+
+
+@torch.no_grad()
+def ema_update_(average: torch.nn.Module, current: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * current for weights; normalisation statistics are copied."""
+    for a, c in zip(average.parameters(), current.parameters()):
+        a.lerp_(c, 1.0 - decay)
+    for a, c in zip(average.buffers(), current.buffers()):
+        a.copy_(c)
 
 
 def run_config(cfg: TrainConfig, plan: PrivacyPlan, spec: ModelSpec, data: LabeledImages) -> dict:
@@ -67,7 +90,7 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     world = world or World.current()
     device = resolve_device(device)
     plan = resolve_plan(cfg, len(data), data.num_classes)
-    spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden)
+    spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden, cfg.d_hidden)
     gens = make_generators(cfg.seed, rank=world.rank, world_size=world.size, device=device)
     world.make_sampling_streams_distinct(gens)
     with torch.random.fork_rng(devices=[]):
@@ -119,7 +142,8 @@ def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, devic
 def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world) -> TrainResult:
     private = cfg.mode != "off"
     sigma = plan.noise_multiplier if private else 0.0
-    d_opt = torch.optim.SGD(D.parameters(), lr=cfg.d_lr)
+    d_opt = d_optimizer(cfg, D)
+    G_ema = copy.deepcopy(G) if cfg.g_ema > 0 else None
     g_opt = torch.optim.Adam(G.parameters(), lr=cfg.g_lr, betas=cfg.g_betas)
     ledger = PrivacyLedger()
     step = 0
@@ -135,10 +159,22 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         d_opt.load_state_dict(ckpt["d_opt"])
         g_opt.load_state_dict(ckpt["g_opt"])
         ledger = PrivacyLedger.from_events(ckpt["ledger"])
+        if G_ema is not None:
+            G_ema.load_state_dict(ckpt["G_ema"])
         gens.load_state(ckpt["rng_by_rank"][world.rank] if world.size > 1 else ckpt["rng"])
 
     sampler = PoissonSampler(data, plan.sample_rate, gens.sampling, rank=world.rank, world_size=world.size)
-    prior = torch.tensor(plan.label_prior, dtype=torch.float, device=device)
+    label_prior = plan.label_prior
+    if cfg.label_prior == DP_HISTOGRAM:
+        if ckpt is not None:  # drawn (and recorded in the ledger) before the checkpoint: never draw it twice
+            label_prior = ckpt["label_prior"]
+        else:
+            label_prior = world.from_main(lambda: noisy_label_prior(data.y, data.num_classes,
+                                                                    cfg.label_histogram_noise, gens.noise),
+                                          share=world.size > 1)
+            ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise)
+    prior = torch.tensor(label_prior, dtype=torch.float, device=device)
+    g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma)
     t0 = time.perf_counter()
     bar = tqdm(total=plan.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
@@ -153,14 +189,19 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                     break
             for group in d_opt.param_groups:
                 group["lr"] = d_learning_rate(cfg, step)
+            for group in g_opt.param_groups:
+                group["lr"] = cfg.g_lr * warmup_factor(cfg, step)
             real_x, real_y = sampler.sample()  # this rank's shard
             real_x, real_y = to_device(real_x, device), to_device(real_y, device)
             d_stats = discriminator_step(D, d_opt, G, real_x, real_y, settings=settings, prior=prior,
                                          latent_gen=gens.latent, noise_gen=gens.noise, world=world)
             if private:
                 ledger.record_step(sample_rate=plan.sample_rate, noise_multiplier=sigma)
-            g_loss = generator_step(G, g_opt, D, batch_size=cfg.batch_size, prior=prior, latent_gen=gens.latent,
-                                    world=world)
+            if (step + 1) % cfg.d_steps_per_g == 0:  # n_D fresh private D steps, then one public G step
+                g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_batch_size or cfg.batch_size, prior=prior,
+                                        latent_gen=gens.latent, world=world)
+                if G_ema is not None:
+                    ema_update_(G_ema, G, cfg.g_ema)
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == plan.steps:
@@ -174,18 +215,22 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                     append_line(metrics_path, json.dumps(row))
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < plan.steps:
                 _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger, gens=gens,
-                            spec=spec, fingerprint=fingerprint, device=device, world=world)
+                            spec=spec, fingerprint=fingerprint, device=device, world=world, G_ema=G_ema,
+                            label_prior=label_prior)
     finally:
         bar.close()
     wall = time.perf_counter() - t0
     world.check_identical(G, D)
     G, D = G.cpu(), D.cpu()  # the result and the files are on the CPU, whatever the training device
+    if G_ema is not None:
+        G = G_ema.cpu()  # the average is the released generator
     if run_path is None:
         epsilon = ledger.epsilon(cfg.delta, cfg.conversion) if private else None
         return TrainResult(None, plan, ledger, epsilon, step, wall, G, D)
-    report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec, dataset_name=data.name, seeded=gens.seeded)
+    report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec, dataset_name=data.name, seeded=gens.seeded,
+                            label_prior=label_prior)
     report["wall_time_s"] = round(wall, 2)
-    save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, plan.label_prior))
+    save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, label_prior))
     save_torch_atomic(run_path / "discriminator.pt", {"spec": spec.to_dict(),
                       "state_dict": {k: v.detach().cpu() for k, v in D.state_dict().items()}})
     write_sample_grid(G, run_path / "samples.png", gens.preview)

@@ -1,0 +1,190 @@
+"""The training levers of the SOTA presets: each changes only what it says, and each is accounted exactly.
+
+n_D D steps per G step, Adam for D, EMA of G, warm-up, and the DP label histogram (the one lever with a privacy
+cost: its Gaussian-mechanism RDP must be composed into every epsilon the tool computes or prints).
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dpcgan.config import PRESETS, preset, resolve_plan
+from dpcgan.errors import ConfigError
+from dpcgan.privacy import accountant
+from dpcgan.privacy.label_histogram import noisy_label_prior
+from dpcgan.privacy.noise import SeededNoise
+from dpcgan.train import loop as loop_module
+from dpcgan.train import train
+
+from conftest import assert_same_run
+
+dp_event = pytest.importorskip("dp_accounting.dp_event")
+rdp_accountant = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
+
+
+def tiny(**changes):
+    """A few-second private conv run on 2,000 records."""
+    base = dict(dataset="mnist", arch="conv", hidden=8, d_hidden=8, latent_dim=16, batch_size=64,
+                noise_multiplier=1.0, target_epsilon=None, steps=6, seed=0, log_every=1, checkpoint_every=0,
+                d_optimizer="adam", d_lr=1e-3, d_lr_final=1e-3)
+    return preset("paper").replace(**(base | changes))
+
+
+def independent_epsilon(events: list[dict], delta: float) -> float:
+    """dp-accounting's RDP accountant on the same events (integer orders: its fractional orders over-estimate)."""
+    acc = rdp_accountant.RdpAccountant(orders=list(range(2, 64)))
+    for e in events:
+        inner = dp_event.GaussianDpEvent(e["noise_multiplier"])
+        event = inner if e["sample_rate"] == 1.0 else dp_event.PoissonSampledDpEvent(e["sample_rate"], inner)
+        acc.compose(dp_event.SelfComposedDpEvent(event, e["count"]))
+    return acc.get_epsilon(delta)
+
+
+def test_gaussian_rdp_is_the_unsampled_gaussian_mechanism():
+    # Opacus' sampled-Gaussian analysis at q = 1 is the plain Gaussian mechanism: alpha / (2 sigma^2)
+    np.testing.assert_allclose(accountant.gaussian_rdp(30.0), accountant.rdp_curve(1.0, 30.0, 1), rtol=1e-12)
+    np.testing.assert_allclose(accountant.gaussian_rdp(2.0)[:3], np.array([1.1, 1.2, 1.3]) / 8.0, rtol=1e-12)
+
+
+def test_histogram_cost_is_in_the_plan_and_sigma_is_calibrated_around_it():
+    cfg = preset("paper").replace(noise_multiplier=None, steps=500, target_epsilon=2.0, conversion="classic")
+    plain = resolve_plan(cfg, 60000, 10)
+    with_hist = resolve_plan(cfg.replace(label_prior="dp-histogram", label_histogram_noise=5.0), 60000, 10)
+    assert with_hist.noise_multiplier > plain.noise_multiplier  # the histogram's share leaves less for D
+    assert with_hist.planned_epsilon <= 2.0
+    # the planned epsilon is the composition of both mechanisms, not the D steps alone
+    composed = accountant.gaussian_rdp(5.0) + accountant.rdp_curve(with_hist.sample_rate, with_hist.noise_multiplier, 500)
+    assert with_hist.planned_epsilon == pytest.approx(accountant.epsilon_from_rdp(composed, 1e-5, "classic")[0])
+    d_alone = accountant.epsilon(with_hist.sample_rate, with_hist.noise_multiplier, 500, 1e-5, "classic")
+    assert with_hist.planned_epsilon > d_alone + 0.01
+    with pytest.raises(Exception, match="already spend"):  # the histogram alone over budget
+        resolve_plan(cfg.replace(label_prior="dp-histogram", label_histogram_noise=0.3), 60000, 10)
+
+
+def test_noisy_label_prior_is_the_gaussian_mechanism_on_counts():
+    labels = torch.tensor([0] * 600 + [1] * 300 + [2] * 100)
+    draws = np.array([noisy_label_prior(labels, 3, 20.0, SeededNoise(torch.Generator().manual_seed(s)))
+                      for s in range(400)]) * 1000  # back to (approximate) counts: the total is ~1000
+    assert draws.mean(0) == pytest.approx([600, 300, 100], abs=6)
+    assert draws[:, 2].std() == pytest.approx(20.0, rel=0.2)  # noise std s per count (up to normalisation)
+    # counts that the noise drives below 0 are clamped, never negative probabilities
+    prior = noisy_label_prior(torch.tensor([0] * 5 + [1]), 2, 1e6, SeededNoise(torch.Generator().manual_seed(0)))
+    assert min(prior) >= 0 and sum(prior) == pytest.approx(1.0)
+
+
+def test_dp_histogram_run_reports_the_composed_epsilon(mnist_small, tmp_path):
+    cfg = tiny(label_prior="dp-histogram", label_histogram_noise=50.0)
+    result = train(cfg, mnist_small, tmp_path / "run", progress=False)
+    report = json.loads((tmp_path / "run" / "privacy.json").read_text())
+    hist = [e for e in report["events"] if e["sample_rate"] == 1.0]
+    assert hist == [{"sample_rate": 1.0, "noise_multiplier": 50.0, "count": 1}]
+    assert report["d_steps"] == 6 == result.ledger.d_steps
+    # the headline composes D steps and histogram: recomputed here from the events by dp-accounting
+    assert report["epsilon_by_conversion"]["classic"] >= independent_epsilon(report["events"], 1e-5) - 1e-6
+    assert report["epsilon_by_conversion"]["classic"] == pytest.approx(
+        accountant.epsilon(64 / 2000, 1.0, 6, 1e-5, "classic", base_rdp=accountant.gaussian_rdp(50.0)), rel=1e-9)
+    without = accountant.epsilon(64 / 2000, 1.0, 6, 1e-5, "classic")
+    assert report["epsilon"] > without
+    # the prior the fakes used is the noisy one, released with G and in the report; not the exact counts
+    prior = torch.load(tmp_path / "run" / "generator.pt", weights_only=True)["label_prior"]
+    assert prior == report["fake_samples"]["label_prior"]
+    exact = (torch.bincount(mnist_small.y, minlength=10).double() / len(mnist_small)).tolist()
+    assert sum(prior) == pytest.approx(1.0) and prior != pytest.approx(exact, abs=1e-6)
+    assert report["label_histogram"]["noise_multiplier"] == 50.0
+
+
+def test_budget_guard_counts_the_histogram(mnist_small):
+    # a target the D steps alone would meet for all 6 steps, but not together with the histogram
+    q, delta = 64 / 2000, 1e-5
+    hist = accountant.gaussian_rdp(3.0)
+    step = accountant.rdp_curve(q, 1.0, 1)
+    eps = [accountant.epsilon_from_rdp(hist + k * step, delta, "classic")[0] for k in range(7)]
+    target = (eps[3] + eps[4]) / 2  # histogram + 3 steps fits, a 4th would cross
+    assert accountant.epsilon(q, 1.0, 6, delta, "classic") < target
+    cfg = tiny(label_prior="dp-histogram", label_histogram_noise=3.0, steps=None, target_epsilon=target,
+               conversion="classic")
+    result = train(cfg, mnist_small, progress=False)
+    assert result.ledger.d_steps == 3 and result.epsilon <= target
+
+
+def test_n_d_steps_per_g_step_and_every_d_step_is_accounted(mnist_small, monkeypatch):
+    g_calls = []
+    real = loop_module.generator_step
+    monkeypatch.setattr(loop_module, "generator_step", lambda *a, **k: g_calls.append(1) or real(*a, **k))
+    result = train(tiny(steps=7, d_steps_per_g=3), mnist_small, progress=False)
+    assert result.ledger.d_steps == 7 and len(g_calls) == 2  # G after D steps 3 and 6
+    assert result.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 7, 1e-5, "classic"))
+
+
+def test_ema_generator_is_released_and_is_the_average(mnist_small, tmp_path):
+    avg = torch.nn.Linear(3, 2)
+    cur = torch.nn.Linear(3, 2)
+    expected = 0.9 * avg.weight.detach() + 0.1 * cur.weight.detach()
+    loop_module.ema_update_(avg, cur, 0.9)
+    torch.testing.assert_close(avg.weight.detach(), expected)
+
+    plain = train(tiny(), mnist_small, progress=False).generator
+    ema = train(tiny(g_ema=0.5), mnist_small, tmp_path / "ema", progress=False).generator
+    released = torch.load(tmp_path / "ema" / "generator.pt", weights_only=True)["state_dict"]
+    for k, v in ema.state_dict().items():
+        torch.testing.assert_close(released[k], v)
+    # the same run without EMA ends at different weights (the average lags): the released G is the average
+    assert any(not torch.equal(v, plain.state_dict()[k]) for k, v in ema.state_dict().items() if v.is_floating_point())
+
+
+def test_warmup_and_adam_change_learning_only():
+    cfg = preset("paper").replace(warmup_steps=4, d_lr=0.4, d_lr_final=0.4)
+    assert [loop_module.d_learning_rate(cfg, s) for s in range(6)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
+    assert loop_module.warmup_factor(cfg.replace(warmup_steps=0), 0) == 1.0
+    D = torch.nn.Linear(2, 1)
+    assert isinstance(loop_module.d_optimizer(cfg.replace(d_optimizer="adam"), D), torch.optim.Adam)
+    assert isinstance(loop_module.d_optimizer(cfg, D), torch.optim.SGD)
+    # the privacy plan does not depend on the optimiser or the schedule
+    a = resolve_plan(cfg.replace(d_optimizer="adam", warmup_steps=100, d_steps_per_g=5), 60000, 10)
+    b = resolve_plan(cfg, 60000, 10)
+    assert (a.noise_multiplier, a.steps, a.planned_epsilon) == (b.noise_multiplier, b.steps, b.planned_epsilon)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(d_optimizer="rmsprop"), "d_optimizer"), (dict(d_steps_per_g=0), "d-steps-per-g"),
+    (dict(g_ema=1.0), "g_ema"), (dict(warmup_steps=-1), "warmup"),
+    (dict(label_prior="dp-histogram", label_histogram_noise=0.0), "label-histogram-noise"),
+    (dict(label_prior="dp-histogram", mode="off", steps=10), "dp-histogram")])
+def test_bad_lever_settings_are_refused(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_plan(preset("paper").replace(**bad), 60000, 10)
+
+
+def test_resume_with_levers_equals_the_uninterrupted_run(mnist_small, tmp_path, monkeypatch):
+    cfg = tiny(steps=8, d_steps_per_g=2, g_ema=0.5, warmup_steps=3, label_prior="dp-histogram",
+               label_histogram_noise=40.0, checkpoint_every=4, log_every=2)
+    train(cfg, mnist_small, tmp_path / "ref", progress=False)
+    real = loop_module.discriminator_step
+    calls = []
+
+    def crash_after_5(*a, **k):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop_module, "discriminator_step", crash_after_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, mnist_small, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(loop_module, "discriminator_step", real)
+    train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
+    assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
+    ref = json.loads((tmp_path / "ref" / "privacy.json").read_text())
+    assert sum(e["sample_rate"] == 1.0 for e in ref["events"]) == 1  # the histogram drawn (and counted) once
+
+
+@pytest.mark.parametrize("name", ["mnist-eps10", "mnist-eps1", "fashion-mnist-eps10", "fashion-mnist-eps1"])
+def test_sota_presets_plan_within_their_budget(name):
+    cfg = PRESETS[name]
+    plan = resolve_plan(cfg, 60000, 10)
+    assert plan.planned_epsilon <= cfg.target_epsilon
+    assert math.isclose(plan.sample_rate, cfg.batch_size / 60000)
+    assert cfg.arch == "conv" and cfg.mode == "split"
