@@ -130,3 +130,24 @@ def test_overwrite_replaces_a_run_but_never_a_foreign_directory(small_npz, tmp_p
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "dpcgan", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "train" in out.stdout and "privacy" in out.stdout
+
+
+def test_sota_preset_from_the_command_line_with_a_dp_label_histogram(tmp_path, small_npz):
+    out = tmp_path / "preset"
+    # the preset's architecture and optimisers on the user's data; a few steps, sigma calibrated for them
+    rc = main(["--threads", "2", "train", "--preset", "mnist-eps1", "--dataset", str(small_npz), "--batch-size", "64",
+               "--steps", "4", "--seed", "0", "--label-prior", "dp-histogram", "--label-histogram-noise", "20",
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    report = json.loads((out / "privacy.json").read_text())
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["arch"] == "conv" and config["d_optimizer"] == "adam" and config["d_steps_per_g"] == 2
+    assert report["d_steps"] == 4 and report["headline_conversion"] == "opacus"
+    assert report["epsilon"] <= 1.0 and report["epsilon"] > 0.99  # sigma calibrated to spend the budget exactly
+    assert report["label_histogram"]["noise_multiplier"] == 20.0
+    rc = main(["sample", str(out), "-n", "300", "--labels", "trained", "--seed", "0"])
+    assert rc == 0
+    with np.load(out / "synthetic.npz") as z:
+        counts = np.bincount(z["y"], minlength=10)
+    expected = np.asarray(report["fake_samples"]["label_prior"]) * 300
+    assert np.abs(counts - expected).max() <= 1  # the released DP prior, as closely as integers allow
