@@ -96,7 +96,9 @@ _SOTA = TrainConfig(
     conversion="opacus", d_optimizer="adam", d_lr=5e-4, d_lr_final=5e-4, d_betas=(0.5, 0.999), d_steps_per_g=2,
     g_lr=1e-3, g_betas=(0.5, 0.999), g_ema=0.99, checkpoint_every=500)
 _EPS10 = _SOTA.replace(target_epsilon=10.0, batch_size=512, steps=2500)
-_EPS1 = _SOTA.replace(target_epsilon=1.0, batch_size=1024, steps=1000)
+# With only 500 G steps an EMA with decay 0.99 still averages in the poor early generators (measured: 37% vs 69%
+# CNN accuracy for the raw G on MNIST), so the epsilon = 1 presets release G itself.
+_EPS1 = _SOTA.replace(target_epsilon=1.0, batch_size=1024, steps=1000, g_ema=0.0)
 PRESETS |= {
     "mnist-eps10": _EPS10.replace(dataset="mnist"),
     "mnist-eps1": _EPS1.replace(dataset="mnist"),
