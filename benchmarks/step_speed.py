@@ -76,6 +76,32 @@ def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync) -> tuple
     return med, statistics.median(fake_times) * 1000, statistics.median(g_times) * 1000
 
 
+def largest_tensor(spec: ModelSpec, B: int, data) -> tuple[int, int]:
+    """(most elements of any tensor produced during one split D update, parameter count of D): ghost clipping
+    never holds the 2B x P elements of per-example gradients."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Spy(TorchDispatchMode):
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in (out if isinstance(out, (tuple, list)) else (out,)):
+                if isinstance(t, torch.Tensor):
+                    Spy.largest = max(Spy.largest, t.numel())
+            return out
+
+    torch.manual_seed(0)
+    G, D = build_models(spec)
+    x, y = PoissonSampler(data, B / len(data), torch.Generator().manual_seed(0)).sample()
+    fx, fy = public_fake_batch(G, B, torch.full((spec.num_classes,), 1.0 / spec.num_classes), torch.Generator())
+    opt = torch.optim.SGD(D.parameters(), lr=0.0)
+    with Spy():
+        discriminator_update(D, opt, x, y, fx, fy, settings=DStepSettings("split", B, 1.0, 1.0),
+                             noise_gen=torch.Generator().manual_seed(0))
+    return Spy.largest, sum(p.numel() for p in D.parameters())
+
+
 def table(title: str, model: str, spec: ModelSpec, B: int, reps: int, med: dict, fake_ms: float, g_ms: float,
           target: float) -> list[str]:
     D = build_models(spec)[1]
@@ -88,6 +114,15 @@ def table(title: str, model: str, spec: ModelSpec, B: int, reps: int, med: dict,
               f"One private D step with its fakes ≈ {med['split'] + fake_ms:.1f} ms.", "",
               f"**split / non-private = {med['split'] / med['off']:.2f}×** (target ≤ {target}×).", ""]
     return lines
+
+
+def memory_line(spec: ModelSpec, B: int, data) -> list[str]:
+    largest, params = largest_tensor(spec, B, data)
+    rows = 2 * B  # about B real (Poisson) + B fake rows
+    return [f"Memory: the largest tensor any operation produced in one split D update holds {largest:,} elements; "
+            f"per-example gradients would hold about {rows} x {params:,} = {rows * params:,} "
+            f"({rows * params / largest:.0f}x more). tests/test_clipping.py checks that the largest intermediate "
+            "does not grow with the parameter count.", ""]
 
 
 def main() -> None:
@@ -116,6 +151,8 @@ def main() -> None:
     lines += table("Conv model of the presets", f"conv D of the presets (width {conv.discriminator_width}, GroupNorm, "
                    f"projection) and G (width {conv.hidden}, latent {conv.latent_dim})", conv, args.conv_batch_size,
                    args.reps, *time_models(conv, args.conv_batch_size, args.reps, data, device, sync), target=2.0)
+    if device.type == "cpu":
+        lines += memory_line(conv, args.conv_batch_size, data)
     lines += table("Paper FC model", "the paper's FC D (794-128-1) and G (110-128-784)", fc, args.batch_size,
                    args.reps, *time_models(fc, args.batch_size, args.reps, data, device, sync), target=1.5)
     path = write_result(args.out, "\n".join(lines))

@@ -8,6 +8,7 @@ from torch.func import functional_call, grad, vmap
 
 from dpcgan.models import ConvProjectionDiscriminator, FCDiscriminator
 from dpcgan.models.fc import one_hot
+from dpcgan.privacy import clipping
 from dpcgan.privacy.clipping import LayerTape, clipped_grad_sum
 
 
@@ -81,7 +82,9 @@ def make_d(model):
 @pytest.mark.parametrize("model", ["paper-fc", "conv-embed", "conv-projection"])
 @pytest.mark.parametrize("units_kind", ["split", "joint"])
 @pytest.mark.parametrize("max_norm", [0.05, 1.1, None])
-def test_clipped_sum_matches_explicit_per_example_reference(model, units_kind, max_norm):
+@pytest.mark.parametrize("chunk", [128, 5])  # 5: norms computed in chunks of units (with a ragged last chunk)
+def test_clipped_sum_matches_explicit_per_example_reference(model, units_kind, max_norm, chunk, monkeypatch):
+    monkeypatch.setattr(clipping, "NORM_CHUNK_UNITS", chunk)
     torch.manual_seed(0)
     D = make_d(model).double()
     x, y, t = make_batch(24, seed=1)
@@ -172,3 +175,25 @@ def test_memory_does_not_grow_with_batch_times_parameters():
     # the larger D only adds its parameter-sized gradient buffer, never n copies of it
     assert largest[1] <= max(largest[0], params[1]) and largest[1] < n * params[1] / 20
     assert largest[0] < n * params[0] / 2
+
+
+def test_memory_does_not_grow_with_the_batch_beyond_the_activations(monkeypatch):
+    # Norms are computed NORM_CHUNK_UNITS units at a time: the unfolded conv inputs stay chunk-sized, so the
+    # largest tensor grows with B only as the activations of the forward pass itself do.
+    monkeypatch.setattr(clipping, "NORM_CHUNK_UNITS", 16)
+    D = ConvProjectionDiscriminator((1, 28, 28), 10, width=16)
+    sizes = []
+    for n in (64, 256):
+        x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+
+        def step():
+            with LayerTape(D) as tape:
+                logits = D(x, y)
+            clipped_grad_sum(tape, F.binary_cross_entropy_with_logits(logits, torch.ones(n), reduction="none"),
+                             max_norm=1.0)
+
+        activations = n * 16 * 14 * 14  # conv1's output, held by the forward pass
+        sizes.append(_largest_intermediate(step))
+        assert sizes[-1] <= activations
+    unfolded_conv2 = 256 * (16 * 4 * 4) * 49  # what one unchunked unfold of conv2's input would hold at n = 256
+    assert sizes[1] < unfolded_conv2 / 2

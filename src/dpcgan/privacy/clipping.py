@@ -119,6 +119,28 @@ def _layer_norm_sq(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, units: to
     return total
 
 
+# Norms are computed this many clipping units at a time: the unfolded inputs of a conv layer (N x C_in*k*k x L)
+# then take memory for a chunk, not for the batch, and peak memory does not grow with B x (parameter count).
+NORM_CHUNK_UNITS = 128
+
+
+def _layer_norm_sq_chunked(layer: nn.Module, a: torch.Tensor, g: torch.Tensor,
+                           units: torch.Tensor | None) -> torch.Tensor:
+    num_units = a.shape[0] if units is None else units.shape[0]
+    if num_units <= NORM_CHUNK_UNITS:
+        return _layer_norm_sq(layer, *_views(layer, a, g), units)
+    parts = []
+    for start in range(0, num_units, NORM_CHUNK_UNITS):
+        if units is None:
+            rows, chunk_units = slice(start, start + NORM_CHUNK_UNITS), None
+        else:
+            block = units[start : start + NORM_CHUNK_UNITS]
+            rows = block.reshape(-1)
+            chunk_units = torch.arange(rows.numel(), device=units.device).view(block.shape)
+        parts.append(_layer_norm_sq(layer, *_views(layer, a[rows], g[rows]), chunk_units))
+    return torch.cat(parts)
+
+
 def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> dict:
     """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,); a, g: the recorded input and the
     output gradient, as the layer saw them."""
@@ -181,7 +203,7 @@ def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: flo
         if g is None:
             continue
         a = tape.records[layer][0]
-        norm_sq = norm_sq + _layer_norm_sq(layer, *_views(layer, a, g), units)
+        norm_sq = norm_sq + _layer_norm_sq_chunked(layer, a, g, units)
         pieces.append((layer, a, g))
     norms = norm_sq.sqrt()
     unit_w = torch.ones_like(norms) if max_norm is None else clip_factors(norms, max_norm)

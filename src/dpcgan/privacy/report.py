@@ -83,7 +83,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
                      "depends on real records otherwise" if dp_histogram else
                      "fake labels and latents come from public distributions, never from real records"),
         },
-        "generator": "trained only through D (post-processing): fresh latents, public labels, no real data",
+        "generator": "trained only through D (post-processing): fresh latents, public labels, no real data"
+                     + (f"; the released weights are an exponential moving average (decay {cfg.g_ema:g}) of G's "
+                        "weights, also post-processing" if cfg.g_ema > 0 else ""),
+        "d_steps_per_g_step": cfg.d_steps_per_g,
         "assumed_public": {
             "n": plan.n,
             "label_set": list(range(spec.num_classes)),
