@@ -23,6 +23,7 @@ from dpcgan.distributed import resolve_device, to_device
 from dpcgan.models import ModelSpec, build_models
 from dpcgan.config import PRESETS
 from dpcgan.privacy.noise import SecureNoise
+from dpcgan.tensor_census import largest_tensor_elements
 from dpcgan.train import DStepSettings, discriminator_update, generator_step, public_fake_batch
 
 
@@ -79,27 +80,14 @@ def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync) -> tuple
 def largest_tensor(spec: ModelSpec, B: int, data) -> tuple[int, int]:
     """(most elements of any tensor produced during one split D update, parameter count of D): ghost clipping
     never holds the 2B x P elements of per-example gradients."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Spy(TorchDispatchMode):
-        largest = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for t in (out if isinstance(out, (tuple, list)) else (out,)):
-                if isinstance(t, torch.Tensor):
-                    Spy.largest = max(Spy.largest, t.numel())
-            return out
-
     torch.manual_seed(0)
     G, D = build_models(spec)
     x, y = PoissonSampler(data, B / len(data), torch.Generator().manual_seed(0)).sample()
     fx, fy = public_fake_batch(G, B, torch.full((spec.num_classes,), 1.0 / spec.num_classes), torch.Generator())
     opt = torch.optim.SGD(D.parameters(), lr=0.0)
-    with Spy():
-        discriminator_update(D, opt, x, y, fx, fy, settings=DStepSettings("split", B, 1.0, 1.0),
-                             noise_gen=torch.Generator().manual_seed(0))
-    return Spy.largest, sum(p.numel() for p in D.parameters())
+    largest = largest_tensor_elements(lambda: discriminator_update(
+        D, opt, x, y, fx, fy, settings=DStepSettings("split", B, 1.0, 1.0), noise_gen=torch.Generator().manual_seed(0)))
+    return largest, sum(p.numel() for p in D.parameters())
 
 
 def table(title: str, model: str, spec: ModelSpec, B: int, reps: int, med: dict, fake_ms: float, g_ms: float,

@@ -10,6 +10,7 @@ from dpcgan.models import ConvProjectionDiscriminator, FCDiscriminator
 from dpcgan.models.fc import one_hot
 from dpcgan.privacy import clipping
 from dpcgan.privacy.clipping import LayerTape, clipped_grad_sum
+from dpcgan.tensor_census import largest_tensor_elements
 
 
 class ConvEmbedD(nn.Module):
@@ -134,25 +135,6 @@ def test_one_hot_matches_torch():
     assert torch.equal(one_hot(y, 10, torch.float32), F.one_hot(y, 10).float())
 
 
-def _largest_intermediate(fn) -> int:
-    """The most elements of any tensor an aten op produced while fn() ran."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Spy(TorchDispatchMode):
-        largest = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for t in (out if isinstance(out, (tuple, list)) else (out,)):
-                if isinstance(t, torch.Tensor):
-                    Spy.largest = max(Spy.largest, t.numel())
-            return out
-
-    with Spy():
-        fn()
-    return Spy.largest
-
-
 def test_memory_does_not_grow_with_batch_times_parameters():
     # Two conv Ds with the same activations but 100x more parameters in the class projection: materialised
     # per-example gradients would need N x P elements; ghost clipping's largest tensor depends on activations.
@@ -170,7 +152,7 @@ def test_memory_does_not_grow_with_batch_times_parameters():
             clipped_grad_sum(tape, F.binary_cross_entropy_with_logits(logits, torch.ones(n), reduction="none"),
                              max_norm=1.0)
 
-        largest.append(_largest_intermediate(step))
+        largest.append(largest_tensor_elements(step))
     assert params[1] > 50 * params[0]
     # the larger D only adds its parameter-sized gradient buffer, never n copies of it
     assert largest[1] <= max(largest[0], params[1]) and largest[1] < n * params[1] / 20
@@ -193,7 +175,7 @@ def test_memory_does_not_grow_with_the_batch_beyond_the_activations(monkeypatch)
                              max_norm=1.0)
 
         activations = n * 16 * 14 * 14  # conv1's output, held by the forward pass
-        sizes.append(_largest_intermediate(step))
+        sizes.append(largest_tensor_elements(step))
         assert sizes[-1] <= activations
     unfolded_conv2 = 256 * (16 * 4 * 4) * 49  # what one unchunked unfold of conv2's input would hold at n = 256
     assert sizes[1] < unfolded_conv2 / 2
