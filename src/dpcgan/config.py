@@ -16,10 +16,10 @@ import numpy as np
 
 from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant
+from .privacy.label_histogram import DP_HISTOGRAM
 
 MODES = ("split", "joint", "off")
 D_OPTIMIZERS = ("sgd", "adam")
-DP_HISTOGRAM = "dp-histogram"
 
 
 @dataclass(frozen=True)

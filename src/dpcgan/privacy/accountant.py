@@ -46,6 +46,10 @@ def epsilon_from_rdp(rdp: np.ndarray, delta: float, conversion: str) -> tuple[fl
     raise ValueError(f"unknown conversion {conversion!r}; choose one of {CONVERSIONS}")
 
 
+def _no_rdp_if_none(base_rdp: np.ndarray | None) -> np.ndarray:
+    return np.zeros(len(ORDERS)) if base_rdp is None else base_rdp
+
+
 def gaussian_rdp(noise_multiplier: float) -> np.ndarray:
     """RDP of one (unsampled) Gaussian mechanism with L2 sensitivity 1 and noise std `noise_multiplier`:
     alpha / (2 sigma^2) at each order (e.g. a noisy label histogram, where one record moves one count by 1)."""
@@ -55,7 +59,7 @@ def gaussian_rdp(noise_multiplier: float) -> np.ndarray:
 def epsilon(sample_rate: float, noise_multiplier: float, steps: int, delta: float, conversion: str = "opacus",
             base_rdp: np.ndarray | None = None) -> float:
     """Epsilon of `steps` sampled-Gaussian steps, composed with the RDP `base_rdp` of other releases (if any)."""
-    base = np.zeros(len(ORDERS)) if base_rdp is None else base_rdp
+    base = _no_rdp_if_none(base_rdp)
     if steps == 0:
         return epsilon_from_rdp(base, delta, conversion)[0] if base.any() else 0.0
     return epsilon_from_rdp(base + rdp_curve(sample_rate, noise_multiplier, steps), delta, conversion)[0]
@@ -65,7 +69,7 @@ def max_steps(sample_rate: float, noise_multiplier: float, delta: float, target_
               conversion: str, limit: int = 10**9, base_rdp: np.ndarray | None = None) -> int:
     """The largest T with epsilon(T) <= target: running T steps meets the budget, step T+1 would exceed it."""
     rdp1 = rdp_curve(sample_rate, noise_multiplier, 1)  # RDP composes linearly: T steps cost T * rdp1
-    base = np.zeros(len(ORDERS)) if base_rdp is None else base_rdp
+    base = _no_rdp_if_none(base_rdp)
 
     def eps(t: int) -> float:
         return epsilon_from_rdp(base + rdp1 * t, delta, conversion)[0]

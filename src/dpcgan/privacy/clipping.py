@@ -102,6 +102,11 @@ def _gram_or_full_norm_sq(a_u: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
     return torch.bmm(g_u, a_u.transpose(1, 2)).square().sum((1, 2))  # per-unit gradients (U, d_out, d_in)
 
 
+def _has_trainable_bias(layer: nn.Module) -> bool:
+    bias = getattr(layer, "bias", None)  # an Embedding has none
+    return bias is not None and bias.requires_grad
+
+
 def _layer_norm_sq(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, units: torch.Tensor | None) -> torch.Tensor:
     """Squared gradient norm of `layer`'s parameters per unit; a, g: the layer's views (see _views)."""
     if isinstance(layer, nn.Embedding):
@@ -114,7 +119,7 @@ def _layer_norm_sq(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, units: to
         return (same * torch.bmm(g_u.transpose(1, 2), g_u)).sum((1, 2))
     a_u, g_u = _unit_rows(a, units), _unit_rows(g, units)
     total = _gram_or_full_norm_sq(a_u, g_u)
-    if layer.bias is not None and layer.bias.requires_grad:
+    if _has_trainable_bias(layer):
         total = total + g_u.sum(2).square().sum(1)
     return total
 
@@ -144,7 +149,7 @@ def _layer_norm_sq_chunked(layer: nn.Module, a: torch.Tensor, g: torch.Tensor,
 def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> dict:
     """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,); a, g: the recorded input and the
     output gradient, as the layer saw them."""
-    has_bias = layer.bias is not None and layer.bias.requires_grad if not isinstance(layer, nn.Embedding) else False
+    has_bias = _has_trainable_bias(layer)
     gw = g * w.view(-1, *([1] * (g.dim() - 1)))
     if isinstance(layer, nn.Embedding):
         grad = torch.zeros_like(layer.weight).index_add_(0, a.reshape(-1), gw.reshape(-1, g.shape[-1]))

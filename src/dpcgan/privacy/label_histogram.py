@@ -11,6 +11,8 @@ import torch
 
 from .noise import add_gaussian_noise_
 
+DP_HISTOGRAM = "dp-histogram"  # the --label-prior value that selects this mechanism
+
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(labels.long(), minlength=num_classes).to(torch.float64)

@@ -9,6 +9,7 @@ import torch
 
 from .. import __version__
 from .accountant import CONVERSIONS, ORDERS, PrivacyLedger
+from .label_histogram import DP_HISTOGRAM
 
 MECHANISMS = {
     "split": "DP-SGD on the discriminator with DP-CGAN split clipping: each real record's gradient and each fake "
@@ -39,7 +40,7 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
     """Build the privacy report from the ledger of steps that actually ran (and the prior the fakes used)."""
     private = cfg.mode != "off"
     label_prior = plan.label_prior if label_prior is None else label_prior
-    dp_histogram = cfg.label_prior == "dp-histogram"
+    dp_histogram = cfg.label_prior == DP_HISTOGRAM
     eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
     report = {
         "guarantee": (
