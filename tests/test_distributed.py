@@ -163,7 +163,7 @@ def _stream_checks(world: World) -> dict:
         refused = True
     return {"seeded": {k: getattr(seeded, k).initial_seed() for k in ("sampling", "latent", "init", "preview")},
             "seeded_noise": seeded.noise.generator.initial_seed(),
-            "release_sampling": release.sampling.rand(64).tolist(), "seeded_collision_refused": refused}
+            "release_sampling": release.sampling.integers(64, 2**53).tolist(), "seeded_collision_refused": refused}
 
 
 def _all_checks(world: World) -> dict:

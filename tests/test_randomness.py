@@ -49,10 +49,10 @@ def test_release_mode_keys_private_streams_with_128_bits(monkeypatch):
     gens = make_generators(None)
     bits.clear()
     gens.noise.normal((5,), 1.0, torch.zeros(1))
-    gens.sampling.rand(7)
+    gens.sampling.integers(7, 2**53)
     assert bits == [128, 128]
-    a, b = gens.sampling.rand(1000), gens.sampling.rand(1000)
-    assert not torch.equal(a, b) and 0 <= float(a.min()) and float(a.max()) < 1
+    a, b = gens.sampling.integers(1000, 2**53), gens.sampling.integers(1000, 2**53)
+    assert not torch.equal(a, b) and 0 <= int(a.min()) and int(a.max()) < 2**53
 
 
 def test_seeded_noise_is_reproducible():

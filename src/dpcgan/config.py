@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.sampler import poisson_sample_rate
 from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant
 from .privacy.label_histogram import DP_HISTOGRAM
@@ -203,7 +204,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
     if cfg.delta >= 1.0 / n:
         raise ConfigError(f"--delta must be < 1/n = {1.0 / n:.3g} (got {cfg.delta:g}, n={n}): a larger delta "
                           "allows releasing a whole record; use e.g. --delta {:.0e}".format(0.1 / n))
-    q = cfg.batch_size / n
+    q = poisson_sample_rate(cfg.batch_size / n)  # the sampler's exact inclusion probability (<= B/n)
     # A DP label histogram is drawn at the start of training (privacy/label_histogram.py); until then the plan
     # holds no prior, and its RDP is part of the budget every D step is calibrated and checked against.
     dp_prior = cfg.label_prior == DP_HISTOGRAM

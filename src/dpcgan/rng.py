@@ -24,12 +24,14 @@ PURPOSES = ("sampling", "noise", "latent", "init", "preview")
 
 
 class OSEntropyUniform:
-    """Release-mode randomness for Poisson sampling: uniforms from numpy's SFC64 seeded with 128 fresh bits
-    of OS entropy at every call. No state to checkpoint or leak, no seed space to search."""
+    """Release-mode randomness for Poisson sampling: uniform integers from numpy's SFC64 seeded with 128 fresh
+    bits of OS entropy at every call. No state to checkpoint or leak, no seed space to search."""
 
-    def rand(self, n: int) -> torch.Tensor:
+    def integers(self, n: int, high: int) -> torch.Tensor:
+        """n integers uniform on [0, high) (numpy's bounded integers: exact, by masked rejection)."""
         rng = np.random.Generator(np.random.SFC64(secrets.randbits(128)))
-        return torch.from_numpy(rng.random(n, dtype=np.float32))
+        return torch.from_numpy(rng.integers(0, high, size=n, dtype=np.int64))
+
 PER_RANK = ("sampling", "latent")
 
 

@@ -8,6 +8,7 @@ Layers with parameters must also be ones whose per-example gradient norms we com
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
@@ -38,3 +39,53 @@ def check_private_discriminator(module: nn.Module) -> None:
             )
         if isinstance(layer, nn.Conv2d) and layer.groups != 1:
             raise ConfigError(f"discriminator layer {where!r}: grouped convolutions are not supported")
+        for base in SUPPORTED_LAYERS:
+            if isinstance(layer, base) and type(layer).forward is not base.forward:
+                raise ConfigError(f"discriminator layer {where!r} ({type(layer).__name__}) subclasses {base.__name__} "
+                                  "and overrides forward: the per-example norms assume the plain layer's computation")
+        if isinstance(layer, nn.Embedding):
+            for option, off in (("max_norm", layer.max_norm is None), ("padding_idx", layer.padding_idx is None),
+                                ("scale_grad_by_freq", not layer.scale_grad_by_freq), ("sparse", not layer.sparse)):
+                if not off:
+                    raise ConfigError(
+                        f"discriminator layer {where!r}: Embedding with {option} is not supported (max_norm renormalises "
+                        "rows in place outside the clipping; padding_idx and scale_grad_by_freq change the gradient "
+                        "the norms are computed for); build the Embedding without it")
+    buffers = [name for name, _ in module.named_buffers()]
+    if buffers:
+        raise ConfigError(f"the discriminator has buffer(s) {buffers}: state that a forward pass can update (running "
+                          "statistics, counters) is carried from one batch to the next outside the clipping; remove it")
+    image_shape, num_classes = getattr(module, "image_shape", None), getattr(module, "num_classes", None)
+    if image_shape is not None and num_classes is not None:
+        check_rows_are_independent(module, tuple(image_shape), int(num_classes))
+
+
+def check_rows_are_independent(module: nn.Module, image_shape: tuple, num_classes: int, rows: int = 4) -> None:
+    """A one-off self-test at construction: row 0's output and the gradient of row 0's output with respect to every
+    parameter must not change when the other rows of the batch change. Per-example clipping bounds one record's
+    influence only if its gradient is its own. Catches cross-example computations that no layer type reveals
+    (e.g. a batch mean taken inside forward)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(rows, *image_shape, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, num_classes, (rows,), generator=gen)
+    x2, y2 = x.clone(), y.clone()
+    x2[1:] = torch.rand(rows - 1, *image_shape, generator=gen, dtype=torch.float64)
+    y2[1:] = torch.randint(0, num_classes, (rows - 1,), generator=gen)
+    probe = _double_copy(module)
+    params = [p for p in probe.parameters() if p.requires_grad]
+    outputs = []
+    for xb, yb in ((x, y), (x2, y2)):
+        out = probe(xb, yb)[0]
+        grads = torch.autograd.grad(out, params, allow_unused=True)
+        outputs.append([out.detach()] + [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, params)])
+    for a, b in zip(*outputs):
+        if not torch.allclose(a, b, rtol=1e-9, atol=1e-12):
+            raise ConfigError("the discriminator's output (or its gradient) for one row depends on other rows of "
+                              "the batch, so per-example clipping bounds nothing; remove the cross-example "
+                              "computation (batch statistics, batch means) from D")
+
+
+def _double_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).double().train()

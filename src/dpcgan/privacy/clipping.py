@@ -150,7 +150,12 @@ def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w:
     """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,); a, g: the recorded input and the
     output gradient, as the layer saw them."""
     has_bias = _has_trainable_bias(layer)
-    gw = g * w.view(-1, *([1] * (g.dim() - 1)))
+    w_rows = w.view(-1, *([1] * (g.dim() - 1)))
+    # A row of weight 0 (a unit whose norm is not finite) contributes exactly 0, even where its g or a holds
+    # inf or NaN (0 * inf would be NaN).
+    gw = torch.where(w_rows > 0, g * w_rows, 0.0)
+    if a.is_floating_point():
+        a = torch.where(w.view(-1, *([1] * (a.dim() - 1))) > 0, a, 0.0)
     if isinstance(layer, nn.Embedding):
         grad = torch.zeros_like(layer.weight).index_add_(0, a.reshape(-1), gw.reshape(-1, g.shape[-1]))
         return {layer.weight: grad}
@@ -176,9 +181,11 @@ class ClippedSum:
     norms: torch.Tensor                      # (U,) unit gradient norms before clipping
 
 
-def clip_factors(norms: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """min(1, C / ||g||): the factor that brings each unit's gradient norm to at most C."""
-    return (max_norm / (norms + 1e-6)).clamp(max=1.0)
+def clip_factors(norms: torch.Tensor, max_norm: float | None) -> torch.Tensor:
+    """min(1, C / ||g||): the factor that brings each unit's gradient norm to at most C (1 when C is None).
+    A unit whose norm is not finite gets 0: its contribution, 0, is within the bound whatever its gradient is."""
+    factors = torch.ones_like(norms) if max_norm is None else (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    return torch.where(torch.isfinite(norms), factors, 0.0)
 
 
 def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: float | None,
@@ -210,8 +217,8 @@ def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: flo
         a = tape.records[layer][0]
         norm_sq = norm_sq + _layer_norm_sq_chunked(layer, a, g, units)
         pieces.append((layer, a, g))
-    norms = norm_sq.sqrt()
-    unit_w = torch.ones_like(norms) if max_norm is None else clip_factors(norms, max_norm)
+    norms = norm_sq.clamp(min=0.0).sqrt()  # a Gram sum can round below 0; NaN stays NaN (weight 0 below)
+    unit_w = clip_factors(norms, max_norm)
     if units is None:
         row_w = unit_w
     else:

@@ -4,7 +4,11 @@ D step, per mode (B = expected real batch size, C = clip norm, sigma = noise mul
   split (DP-CGAN): sum_i clip_C(g_real_i) + sum_j clip_C(g_fake_j) + N(0, sigma^2 C^2), over B.
   joint (basic DP-GAN): each real record brings one fresh fake sample; sum_i clip_C(g_real_i + g_fake_i)
         + N(0, sigma^2 C^2), over B. Adding/removing a record adds/removes exactly one clipped pair term, and
-        the other pairs' fakes are independent of it, so the sensitivity is C here too.
+        the other pairs' fakes are independent of it, so the sensitivity is C here too. That needs each fake to
+        be a function of its own latent and label only: the number of fakes is the private batch size m, so a
+        generator with batch statistics (BatchNorm in train mode) would couple every fake to m. Joint-mode fakes
+        are therefore made with G in eval mode (running statistics, learnt from public G steps), from latents
+        drawn in fixed-size public blocks so that fake i does not depend on m either.
   off:  plain gradient of the summed loss over B; no clipping, no noise.
 The G step never sees real data: fresh latents, public labels, gradients through the current D only.
 
@@ -15,6 +19,7 @@ Statistics are returned as tensors (sums and counts) so that no step waits for t
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -50,12 +55,48 @@ def public_latent(G: nn.Module, count: int, generator: torch.Generator) -> torch
     return G.sample_latent(count, generator)
 
 
+@contextlib.contextmanager
+def buffers_left_unchanged(G: nn.Module):
+    """G's buffers (BatchNorm running statistics) are restored on exit: fakes made for a D step never update
+    them, so the released generator's buffers come from the public G steps alone."""
+    saved = [b.detach().clone() for b in G.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(G.buffers(), saved):
+                b.copy_(s)
+
+
 @torch.no_grad()
 def public_fake_batch(G: nn.Module, count: int, prior: torch.Tensor, generator: torch.Generator) -> tuple:
-    """`count` fake samples G(z, y~) with y~ from the public prior: a function of G and public randomness only."""
+    """`count` fake samples G(z, y~) with y~ from the public prior: a function of G and public randomness only.
+    `count` must be public (it is a batch for G's batch statistics); G's buffers are left unchanged."""
     y = public_labels(count, prior, generator)
     z = public_latent(G, count, generator)
-    return G(z, y), y
+    with buffers_left_unchanged(G):
+        return G(z, y), y
+
+
+@torch.no_grad()
+def independent_fakes(G: nn.Module, count: int, prior: torch.Tensor, generator: torch.Generator, *,
+                      block: int) -> tuple:
+    """`count` fakes (count may be private: the joint mode's real batch size), each a function of its own public
+    (z, y) only: G runs in eval mode (no batch statistics; buffers untouched), and (y, z) are drawn in blocks of
+    the public size `block`, so the first k fakes are the same whatever `count` is."""
+    ys, zs = [], []
+    for _ in range(-(-count // block)):
+        ys.append(public_labels(block, prior, generator))
+        zs.append(public_latent(G, block, generator))
+    if not ys:
+        return public_fake_batch(G, 0, prior, generator)
+    y, z = torch.cat(ys)[:count], torch.cat(zs)[:count]
+    was_training = G.training
+    G.eval()
+    try:
+        return G(z, y), y
+    finally:
+        G.train(was_training)
 
 
 def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fake_x: torch.Tensor,
@@ -117,9 +158,11 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
                        real_y: torch.Tensor, *, settings: DStepSettings, prior: torch.Tensor,
                        latent_gen: torch.Generator, noise_gen, world: World = SINGLE) -> dict:
     """One D update on a Poisson batch (real_x, real_y), possibly empty, with fresh public fakes."""
-    # split/off: B fakes in all, a public constant independent of the data, split across ranks
-    fake_count = real_x.shape[0] if settings.mode == "joint" else world.share(settings.expected_batch_size)
-    fake_x, fake_y = public_fake_batch(G, fake_count, prior, latent_gen)
+    if settings.mode == "joint":  # one fake per real record: a private count
+        fake_x, fake_y = independent_fakes(G, real_x.shape[0], prior, latent_gen,
+                                           block=max(settings.expected_batch_size, 1))
+    else:  # split/off: B fakes in all, a public constant independent of the data, split across ranks
+        fake_x, fake_y = public_fake_batch(G, world.share(settings.expected_batch_size), prior, latent_gen)
     return discriminator_update(D, d_opt, real_x, real_y, fake_x, fake_y, settings=settings, noise_gen=noise_gen,
                                 world=world)
 
