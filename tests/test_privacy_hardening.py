@@ -241,3 +241,71 @@ def test_item6_the_real_discriminators_pass_the_independence_self_test():
     for arch in ("paper-fc", "conv"):
         build_models(ModelSpec(arch, (1, 28, 28), 10, hidden=16))  # raises if a check fails
     check_private_discriminator(EmbedD())
+
+
+# --- item 4: release-mode noise keyed with 128 bits on every device; seeded noise across devices ---------------
+
+def test_item4_release_noise_for_an_accelerator_tensor_is_keyed_with_128_bits(monkeypatch):
+    """No GPU here: an accelerator tensor is stood in for by a CPU tensor whose device reports 'cuda', and the
+    host-to-device copy is recorded instead of made."""
+    import secrets
+
+    from dpcgan.privacy.noise import SecureNoise
+
+    bits, copies = [], []
+    real_randbits = secrets.randbits
+    monkeypatch.setattr(secrets, "randbits", lambda k: bits.append(k) or real_randbits(k))
+
+    class AcceleratorLike:
+        device, dtype = torch.device("cuda", 0), torch.float32
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
+    real_to = torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        if args and isinstance(args[0], torch.device) and args[0].type == "cuda":
+            copies.append(kwargs.get("non_blocking"))
+            return self
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", recording_to)
+    noise = SecureNoise().normal((20000,), 2.0, AcceleratorLike())
+    assert bits == [128]              # one 128-bit key for the draw (it was 63 bits through CUDA's Philox)
+    assert copies == [True]           # drawn on the host, copied without making the host wait
+    assert float(noise.std()) == pytest.approx(2.0, rel=0.03)
+
+
+def test_item4_seeded_noise_draws_on_its_generators_device_and_returns_on_the_tensors(monkeypatch):
+    """The seeded CUDA run's DP label histogram: the noise generator on the GPU, the class counts on the host.
+    No GPU here: the generator is a stand-in reporting device 'cuda', and torch.randn is checked the way torch
+    checks it ('Expected a cuda device type for generator but found cpu' before the fix)."""
+    from dpcgan.privacy import noise as noise_module
+    from dpcgan.privacy.label_histogram import noisy_label_prior
+
+    class CudaGenerator:
+        device = torch.device("cuda", 0)
+
+    real_randn = torch.randn
+    calls = []
+
+    def checking_randn(*shape, generator=None, device=None, dtype=None):
+        if generator is not None and torch.device(device).type != generator.device.type:
+            raise RuntimeError(f"Expected a '{torch.device(device).type}' device type for generator but found "
+                               f"'{generator.device.type}'")
+        calls.append(torch.device(device))
+        return real_randn(*shape, dtype=dtype)  # the stand-in 'cuda' draw, made on the host
+
+    monkeypatch.setattr(noise_module.torch, "randn", checking_randn)
+    prior = noisy_label_prior(torch.tensor([0, 1, 1, 2] * 100), 3, 1.0, noise_module.SeededNoise(CudaGenerator()))
+    assert calls == [torch.device("cuda", 0)]
+    assert len(prior) == 3 and abs(sum(prior) - 1) < 1e-9
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_item4_dp_histogram_in_a_seeded_cuda_run():
+    from dpcgan.privacy.label_histogram import noisy_label_prior
+    from dpcgan.rng import make_generators
+
+    gens = make_generators(0, device="cuda")
+    prior = noisy_label_prior(torch.tensor([0, 1, 1, 2] * 100), 3, 1.0, gens.noise)
+    assert len(prior) == 3 and abs(sum(prior) - 1) < 1e-9
