@@ -309,3 +309,31 @@ def test_item4_dp_histogram_in_a_seeded_cuda_run():
     gens = make_generators(0, device="cuda")
     prior = noisy_label_prior(torch.tensor([0, 1, 1, 2] * 100), 3, 1.0, gens.noise)
     assert len(prior) == 3 and abs(sum(prior) - 1) < 1e-9
+
+
+# --- item 7: every process must hold the same data -------------------------------------------------------------
+
+def _train_on_rank_dependent_data(world):
+    from dpcgan.config import preset
+    from dpcgan.data import LabeledImages
+    from dpcgan.train import train
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (300, 1, 28, 28), generator=gen, dtype=torch.uint8)
+    y = torch.arange(300) % 10
+    if world.rank == 1:
+        x[17] = 255 - x[17]  # one record differs: same n, another dataset
+    data = LabeledImages(x, y, 10, "t")
+    cfg = preset("paper").replace(batch_size=30, steps=2, target_epsilon=None, seed=0, delta=1e-4)
+    try:
+        train(cfg, data, None, progress=False, world=world)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def test_item7_processes_with_different_data_refuse_to_start(tmp_path):
+    from test_distributed import run_ranks
+
+    messages = run_ranks(_train_on_rank_dependent_data, tmp_path)
+    assert all(m is not None and "different datasets" in m and "fingerprints differ" in m for m in messages)

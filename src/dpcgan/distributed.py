@@ -148,6 +148,18 @@ class World:
         if differs.item():
             raise RuntimeError(f"the model weights differ between the {self.size} training processes")
 
+    def check_same_data(self, n: int, fingerprint: str) -> None:
+        """Every rank must hold the same dataset: each samples its own shard of it by index, so ranks with
+        different data (or a different n) could include one record twice in a step, or use a wrong q."""
+        if self.size == 1:
+            return
+        seen = self.all_gather_object((n, fingerprint))
+        if len(set(seen)) != 1:
+            sizes = ", ".join(f"rank {r}: n={s[0]}" for r, s in enumerate(seen))
+            raise ConfigError(f"the training processes hold different datasets ({sizes}; SHA-256 fingerprints "
+                              f"{'equal' if len({s[1] for s in seen}) == 1 else 'differ'}): every process needs the "
+                              "same --dataset file (and --data-dir contents)")
+
     def make_sampling_streams_distinct(self, gens) -> None:
         """The ranks' Poisson sampling generators must be independent: with one seed, records r + jN of every shard
         would be included together and the union would not be a Poisson sample. Seeded mode (seeds derived from

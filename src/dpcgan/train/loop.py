@@ -90,6 +90,9 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     world = world or World.current()
     device = resolve_device(device)
     plan = resolve_plan(cfg, len(data), data.num_classes)
+    # Identifies the data for --resume (kept in the private part of the run) and across processes.
+    fingerprint = data_fingerprint(data.x, data.y) if (out is not None or world.size > 1) else ""
+    world.check_same_data(len(data), fingerprint)
     spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden, cfg.d_hidden)
     gens = make_generators(cfg.seed, rank=world.rank, world_size=world.size, device=device)
     world.make_sampling_streams_distinct(gens)
@@ -103,7 +106,7 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     run = world.from_main(lambda: StagedRunDir(out, overwrite, resume=resume) if out is not None else None)
     try:
         result = _train(cfg, plan, spec, data, G, D, gens, run.path if run else None, progress and world.main,
-                        resume, device, world)
+                        resume, device, world, fingerprint)
         if run is not None:
             (run.path / CHECKPOINT_NAME).unlink(missing_ok=True)
             result.run_dir = run.commit()
@@ -139,7 +142,7 @@ def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, devic
     return ckpt
 
 
-def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world) -> TrainResult:
+def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world, fingerprint) -> TrainResult:
     private = cfg.mode != "off"
     sigma = plan.noise_multiplier if private else 0.0
     d_opt = d_optimizer(cfg, D)
@@ -147,7 +150,6 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     g_opt = torch.optim.Adam(G.parameters(), lr=cfg.g_lr, betas=cfg.g_betas)
     ledger = PrivacyLedger()
     step = 0
-    fingerprint = data_fingerprint(data.x, data.y) if run_path is not None else ""
     metrics_path = run_path / "metrics.jsonl" if run_path is not None else None
     # Rank 0 reads the checkpoint (its file system); every rank gets it, each takes its own generator states.
     ckpt = world.from_main(lambda: _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device,
