@@ -28,6 +28,7 @@ from dpcgan.evaluate import evaluate_real_reference, evaluate_synthetic
 from dpcgan.io import save_npz_atomic, write_json_atomic
 from dpcgan.sample import load_generator, sample_synthetic
 from dpcgan.train import train
+from dpcgan.train.run_dir import public_config, read_private_record
 
 PAPER = {  # method note §4: AUROC (%) of scikit-learn classifiers trained on 60k synthetic, tested on real
     "real": (92.17, 97.60), "off": (91.10, 91.06), "split": (87.57, 88.16), "joint": (83.42, 83.29)}
@@ -42,8 +43,8 @@ def train_or_reuse(mode: str, seed: int, data, root: Path, reuse: bool, steps: i
     out = root / mode
     if reuse and (out / "privacy.json").is_file():
         saved = json.loads((out / "config.json").read_text())["config"]
-        if saved == cfg.to_dict():
-            return out, json.loads((out / "privacy.json").read_text())["wall_time_s"]
+        if saved == public_config(cfg):
+            return out, read_private_record(out)["wall_time_s"]  # private: not in privacy.json
     result = train(cfg, data, out, overwrite=True, progress=True)
     return out, result.wall_time_s
 

@@ -28,6 +28,7 @@ from dpcgan.evaluate import evaluate_synthetic
 from dpcgan.io import write_json_atomic
 from dpcgan.sample import load_generator, sample_synthetic
 from dpcgan.train import train
+from dpcgan.train.run_dir import public_config, read_private_record
 
 TARGETS = {  # CNN accuracy targets (issue #4), percent
     "mnist-eps10": 96.0, "mnist-eps1": 90.0, "fashion-mnist-eps10": 82.0, "fashion-mnist-eps1": 75.0}
@@ -45,8 +46,8 @@ HEADER = ("# Utility of the presets: CNN accuracy on the real test set of a clas
 
 def train_or_reuse(cfg, data, out: Path, reuse: bool) -> float:
     if reuse and (out / "privacy.json").is_file():
-        if json.loads((out / "config.json").read_text())["config"] == cfg.to_dict():
-            return json.loads((out / "privacy.json").read_text())["wall_time_s"]
+        if json.loads((out / "config.json").read_text())["config"] == public_config(cfg):
+            return read_private_record(out)["wall_time_s"]  # private: not in privacy.json
     return train(cfg, data, out, overwrite=True, progress=True).wall_time_s
 
 

@@ -55,7 +55,7 @@ def assert_same_run(reference, resumed, *, log_every: int, steps: int) -> None:
     ref = json.loads((reference / "privacy.json").read_text())
     got = json.loads((resumed / "privacy.json").read_text())
     assert got["events"] == ref["events"] and got["epsilon_by_conversion"] == ref["epsilon_by_conversion"]
-    logged = [json.loads(r)["step"] for r in (resumed / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(r)["step"] for r in (resumed / "private" / "metrics.jsonl").read_text().splitlines()]
     assert logged == list(range(log_every, steps + 1, log_every))  # no step logged twice or lost
     g_ref = torch.load(reference / "generator.pt", weights_only=True)["state_dict"]
     g_got = torch.load(resumed / "generator.pt", weights_only=True)["state_dict"]

@@ -77,10 +77,10 @@ def other_architecture_checkpoint(tmp):
     """An interrupted run whose checkpoint was written for another architecture (hidden=64, not 128)."""
     x, y = digits()
     data = npz(tmp, x, y)
-    assert main(["train", "--dataset", data, "--batch-size", "10", "--sigma", "1", "--steps", "3", "--seed", "0",
+    assert main(["train", "--dataset", data, "--num-classes", "10", "--batch-size", "10", "--sigma", "1", "--steps", "3", "--seed", "0",
                  "--out", str(tmp / "donor"), "--no-progress"]) == 0
     partial = tmp / "victim.partial"
-    partial.mkdir()
+    (partial / "private").mkdir(parents=True)
     shutil.copy(tmp / "donor" / "config.json", partial / "config.json")
     spec = ModelSpec("paper-fc", (1, 28, 28), 10, hidden=64)
     G, D = build_models(spec)
@@ -93,7 +93,7 @@ def other_architecture_checkpoint(tmp):
 def tampered_checkpoint(tmp):
     args = other_architecture_checkpoint(tmp)
     # a pickle that would run a shell command if loaded without weights_only
-    (tmp / "victim.partial" / "checkpoint.pt").write_bytes(b"\x80\x02cos\nsystem\nq\x00X\x0b\x00\x00\x00touch pwnedq\x01\x85q\x02Rq\x03.")
+    (tmp / "victim.partial" / "private" / "checkpoint.pt").write_bytes(b"\x80\x02cos\nsystem\nq\x00X\x0b\x00\x00\x00touch pwnedq\x01\x85q\x02Rq\x03.")
     return args
 
 
@@ -110,6 +110,8 @@ def existing_output(tmp):
     return ["--dataset", npz(tmp, x, y)]
 
 
+NO_LABEL_SET = ["<no --num-classes>"]
+
 CASES = {
     "truncated .gz": (lambda tmp, shared: ["--data-dir", mnist_copy(tmp, shared, truncate_images)], "corrupt or truncated gzip"),
     "wrong IDX magic": (lambda tmp, shared: ["--data-dir", mnist_copy(tmp, shared, wrong_magic)], "not supported"),
@@ -118,7 +120,8 @@ CASES = {
     "inf pixels": (lambda tmp, s: bad_npz("inf")(tmp), "NaN or infinite"),
     "out-of-range pixels": (lambda tmp, s: bad_npz("range")(tmp), "must lie in [0, 1]"),
     "label out of range": (lambda tmp, s: bad_npz("label_range")(tmp), "labels must lie in [0, 9]"),
-    "missing class": (lambda tmp, s: bad_npz("missing_class")(tmp), "have no records"),
+    "label set not given for own data": (lambda tmp, s: ["--dataset", npz(tmp, *digits())] + NO_LABEL_SET,
+                                         "--num-classes K is required for your own data"),
     "too few records for q": (lambda tmp, s: ["--dataset", npz(tmp, *digits(50)), "--batch-size", "600"], "must be smaller than the dataset size"),
     "epsilon <= 0": (lambda tmp, s: ["--dataset", npz(tmp, *digits()), "--epsilon", "0"], "--epsilon must be a positive"),
     "delta >= 1/n": (lambda tmp, s: ["--dataset", npz(tmp, *digits()), "--batch-size", "10", "--delta", "0.01"], "--delta must be < 1/n"),
@@ -139,6 +142,10 @@ def test_hostile_input(case, tmp_path, shared_data, capsys, monkeypatch):
     before = {p for p in tmp_path.rglob("*")}
     if "--out" not in args and "--resume" not in args:
         args += ["--out", str(tmp_path / "run")]
+    if NO_LABEL_SET[0] in args:
+        args.remove(NO_LABEL_SET[0])
+    elif "--resume" not in args:
+        args += ["--num-classes", "10"]  # the public label set of the digits
     rc = main(["train", *args, "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2, err

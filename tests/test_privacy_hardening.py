@@ -337,3 +337,205 @@ def test_item7_processes_with_different_data_refuse_to_start(tmp_path):
 
     messages = run_ranks(_train_on_rank_dependent_data, tmp_path)
     assert all(m is not None and "different datasets" in m and "fingerprints differ" in m for m in messages)
+
+
+# --- item 2: the label set is a public input; an empty class is not a refusal ----------------------------------
+
+def _rare_class_pair(mnist_small, tmp_path):
+    """Two datasets of the same size that differ in one record: in `with_` class 2 has that single record, in
+    `without` it is replaced by a copy of a class-0 record, so class 2 is empty."""
+    x, y = mnist_small.x[:, 0].numpy(), mnist_small.y.numpy()
+    keep = np.flatnonzero(y != 2)[:999].tolist() + [int(np.flatnonzero(y == 2)[0])]
+    x, y = x[keep], y[keep]
+    paths = {}
+    for name in ("with", "without"):
+        xx, yy = x.copy(), y.copy()
+        if name == "without":
+            donor = int(np.flatnonzero(yy == 0)[0])
+            xx[-1], yy[-1] = xx[donor], yy[donor]
+        folder = tmp_path / name
+        folder.mkdir()
+        np.savez(folder / "records.npz", x=xx, y=yy)
+        paths[name] = folder / "records.npz"
+    return paths
+
+
+def test_item2_a_class_with_one_record_leaves_no_trace_in_the_released_files(mnist_small, tmp_path, capsys):
+    from dpcgan.cli import main
+
+    paths = _rare_class_pair(mnist_small, tmp_path)
+    reports = {}
+    for name, path in paths.items():
+        out = tmp_path / f"run-{name}"
+        assert main(["--threads", "1", "train", "--dataset", str(path), "--num-classes", "10", "--batch-size", "50",
+                     "--sigma", "1.0", "--steps", "4", "--seed", "0", "--out", str(out), "--no-progress"]) == 0
+        reports[name] = {f: json.loads((out / f).read_text()) for f in ("config.json", "privacy.json")}
+    assert reports["with"] == reports["without"]  # byte-for-byte the same public files
+    assert reports["with"]["privacy.json"]["assumed_public"]["label_set"] == list(range(10))
+
+
+def test_item2_private_training_refuses_a_label_set_read_off_the_labels(small_npz, tmp_path, capsys):
+    from dpcgan.cli import main
+    from dpcgan.config import preset
+    from dpcgan.data import load_dataset
+    from dpcgan.train import train
+
+    inferred = load_dataset(str(small_npz), "train")  # K = max label + 1, read off the private labels
+    assert inferred.label_set_inferred
+    with pytest.raises(ConfigError, match="--num-classes"):
+        train(preset("paper").replace(batch_size=50, steps=2, target_epsilon=None, seed=0), inferred, None,
+              progress=False)
+    given = load_dataset(str(small_npz), "train", num_classes=10)
+    assert not given.label_set_inferred
+    assert main(["train", "--dataset", str(small_npz), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--num-classes K is required" in err and not (tmp_path / "r").exists()
+
+
+# --- items 8 and 9: what a run releases, and what it keeps private ------------------------------------------------
+
+def test_items8_9_private_files_are_apart_and_public_files_hold_no_path_or_wall_time(small_npz, tmp_path):
+    from dpcgan.cli import main
+    from dpcgan.train.run_dir import RELEASABLE_FILES
+
+    out = tmp_path / "run"
+    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+                 "--sigma", "1.1", "--steps", "10", "--log-every", "5", "--seed", "0", "--out", str(out),
+                 "--no-progress"]) == 0
+    top = {p.name for p in out.iterdir()}
+    assert top - {"private"} <= set(RELEASABLE_FILES) and "private" in top
+    assert {p.name for p in (out / "private").iterdir()} == {"metrics.jsonl", "run.json"}
+    record = json.loads((out / "private" / "run.json").read_text())
+    assert record["dataset"] == str(small_npz) and record["wall_time_s"] > 0
+    for name in ("config.json", "privacy.json"):
+        text = (out / name).read_text()
+        assert str(small_npz.parent) not in text  # the data's location is not released
+        assert "wall_time" not in text            # depends (weakly) on the private batch sizes
+    config = json.loads((out / "config.json").read_text())
+    report = json.loads((out / "privacy.json").read_text())
+    assert config["config"]["dataset"] == small_npz.name == report["assumed_public"]["dataset"]
+    assert "n treated as a public constant" in report["adjacency"].replace("dataset size n", "n")
+    assert "n treated as a public constant" in report["guarantee"].replace("dataset size n", "n")
+
+
+# --- item 10: resumes are recorded; a fork is refused unless forced; crash recovery keeps working ----------------
+
+def _interrupt_at(monkeypatch, step: int):
+    """Make the loop raise KeyboardInterrupt when it is about to run D step `step` (counted from 1)."""
+    from dpcgan.train import loop as loop_module
+
+    real = loop_module.discriminator_step
+    calls = {"n": 0}
+
+    def step_or_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "discriminator_step", step_or_interrupt)
+
+
+def _resume_cfg():
+    from dpcgan.config import preset
+
+    return preset("paper").replace(batch_size=100, noise_multiplier=1.1, steps=200, target_epsilon=None, seed=4,
+                                   checkpoint_every=40, log_every=10)
+
+
+def test_item10_crash_recovery_however_often_is_recorded_in_privacy_json(mnist_small, tmp_path, monkeypatch):
+    from dpcgan.train import train
+
+    out = tmp_path / "run"
+    # started at 1, interrupted before step 101 (checkpoint 80); resumed at 81, interrupted before 111 (no new
+    # checkpoint: 80 again); resumed at 81, interrupted after checkpoint 120, before 151; resumed to the end
+    for start_step, interrupt_before in ((0, 101), (80, 111), (80, 151)):
+        _interrupt_at(monkeypatch, interrupt_before - start_step)
+        with pytest.raises(KeyboardInterrupt):
+            train(_resume_cfg(), mnist_small, out, progress=False, resume=start_step > 0)
+        monkeypatch.undo()
+    result = train(_resume_cfg(), mnist_small, out, progress=False, resume=True)
+    assert result.steps == 200
+    report = json.loads((out / "privacy.json").read_text())
+    assert [(r["from_step"], r["reached_step"], r["fork"]) for r in report["resumes"]] == [
+        (80, 100, False), (80, 110, False), (120, 150, False)]
+    assert [r["steps_rerun_at_least"] for r in report["resumes"]] == [20, 30, 30]
+    assert report["d_steps"] == 200  # the ledger counts the steps of the released model once
+
+
+def test_item10_resuming_a_checkpoint_its_run_already_continued_past_is_a_fork(mnist_small, tmp_path, monkeypatch,
+                                                                                 capsys):
+    import shutil
+
+    from dpcgan.train import train
+
+    out = tmp_path / "run"
+    _interrupt_at(monkeypatch, 101)
+    with pytest.raises(KeyboardInterrupt):
+        train(_resume_cfg(), mnist_small, out, progress=False)
+    monkeypatch.undo()
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "run.partial", tmp_path / "copy.partial")   # a copy of the interrupted run
+    train(_resume_cfg(), mnist_small, out, progress=False, resume=True)     # the original goes on and completes
+    with pytest.raises(ConfigError, match="fork"):
+        train(_resume_cfg(), mnist_small, copy, progress=False, resume=True)
+    assert (tmp_path / "copy.partial").is_dir() and not copy.exists()     # refused: nothing changed
+    capsys.readouterr()
+    train(_resume_cfg(), mnist_small, copy, progress=False, resume=True, force=True)
+    assert "WARNING" in capsys.readouterr().err
+    report = json.loads((copy / "privacy.json").read_text())
+    assert report["resumes"][-1]["fork"] is True and report["resumes"][-1]["from_step"] == 80
+
+
+# --- item 11: --steps means the same on every preset; the plan before the first step; not-for-release marks ---------
+
+def test_item11_steps_alone_keeps_the_presets_sigma_and_dry_run_reads_nothing(monkeypatch, tmp_path, capsys):
+    from dpcgan.cli import main
+    from dpcgan.commands import train as train_cmd
+    from dpcgan.config import preset, resolve_plan
+
+    monkeypatch.setattr(train_cmd, "load_dataset", lambda *a, **k: pytest.fail("--dry-run read the dataset"))
+    monkeypatch.chdir(tmp_path)
+    full = resolve_plan(preset("mnist-eps10"), 60000, 10)
+    assert main(["train", "--preset", "mnist-eps10", "--steps", "40", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert f"sigma = {full.noise_multiplier:.4g} (calibrated to spend the cap epsilon = 10 in 2500 D steps)" in out
+    import re
+
+    spent = float(re.search(r"epsilon = ([0-9.]+) \(cap 10\)", out).group(1))
+    assert "40 D steps" in out and spent < 5  # far below the cap: the run is shorter, sigma is the preset's
+    assert "fewer than ~300" in err
+    assert main(["train", "--preset", "paper", "--steps", "40", "--dry-run"]) == 0
+    assert "sigma = 1.12 (given)" in capsys.readouterr().out
+    # --epsilon with --steps calibrates for those steps
+    assert main(["train", "--preset", "mnist-eps10", "--epsilon", "10", "--steps", "40", "--dry-run"]) == 0
+    assert "in 40 D steps" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # no run directory
+
+
+def test_item11_plans_that_cannot_be_useful_are_warned_about(capsys):
+    from dpcgan.cli import main
+
+    assert main(["train", "--preset", "paper", "--sigma", "0.3", "--steps", "2000", "--dry-run"]) == 0
+    assert "above 10: a weak guarantee" in capsys.readouterr().err
+    assert main(["train", "--preset", "paper", "--batch-size", "20", "--sigma", "5", "--steps", "500",
+                 "--dry-run"]) == 0
+    assert "will likely drown the signal" in capsys.readouterr().err
+
+
+def test_item11_a_seeded_run_says_not_for_release_everywhere(small_npz, tmp_path, capsys):
+    from dpcgan.cli import main
+
+    out = tmp_path / "run"
+    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+                 "--sigma", "1.1", "--steps", "5", "--epsilon", "8", "--seed", "0", "--out", str(out),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith("plan: q = ") and "NOT FOR RELEASE" in printed[-1]
+    report = json.loads((out / "privacy.json").read_text())
+    assert report["guarantee"].startswith("NOT FOR RELEASE")
+    quote = report["report_this"]
+    assert quote["epsilon"] == report["epsilon"] and quote["delta"] == 1e-5 and quote["conversion"] == "classic"
+    assert report["epsilon_cap"] == 8 and "target_epsilon" not in report
+    assert main(["sample", str(out), "-n", "10"]) == 0
+    assert "NOT FOR RELEASE" in capsys.readouterr().err

@@ -11,13 +11,14 @@ import pytest
 from conftest import assert_same_run
 
 from dpcgan.cli import main
+from dpcgan.data.sampler import poisson_sample_rate
 from dpcgan.train.checkpoint import CHECKPOINT_NAME
 
 STEPS = 240
 
 
 def train_args(npz, out, seed=True):
-    return ["--threads", "1", "train", "--dataset", str(npz), "--batch-size", "100", "--sigma", "1.1",
+    return ["--threads", "1", "train", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
             "--steps", str(STEPS), "--checkpoint-every", "40", "--log-every", "20", "--out", str(out),
             "--no-progress"] + (["--seed", "5"] if seed else [])
 
@@ -31,7 +32,7 @@ def kill_midway(npz, out, seed=True):
     deadline = time.time() + 240
     try:
         while time.time() < deadline:
-            metrics = partial / "metrics.jsonl"
+            metrics = partial / "private" / "metrics.jsonl"
             if (partial / CHECKPOINT_NAME).is_file() and metrics.is_file():
                 steps = [json.loads(r)["step"] for r in metrics.read_text().splitlines() if r.strip()]
                 if steps and steps[-1] >= 100:
@@ -59,7 +60,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(small_npz, tmp_path, ca
     assert not partial.exists()
 
     report = json.loads((interrupted / "privacy.json").read_text())
-    assert report["events"] == [{"sample_rate": 0.05, "noise_multiplier": 1.1, "count": STEPS}]
+    assert report["events"] == [{"sample_rate": poisson_sample_rate(0.05), "noise_multiplier": 1.1, "count": STEPS}]
     assert_same_run(reference, interrupted, log_every=20, steps=STEPS)  # experiment mode: the same computation
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp") or p.name == CHECKPOINT_NAME]
     assert leftovers == []
@@ -70,7 +71,7 @@ def test_release_mode_resume_keeps_the_ledger_exact(small_npz, tmp_path):
     kill_midway(small_npz, out, seed=False)
     assert main(["--threads", "1", "train", "--resume", str(out), "--no-progress"]) == 0
     report = json.loads((out / "privacy.json").read_text())
-    assert report["events"] == [{"sample_rate": 0.05, "noise_multiplier": 1.1, "count": STEPS}]
+    assert report["events"] == [{"sample_rate": poisson_sample_rate(0.05), "noise_multiplier": 1.1, "count": STEPS}]
     assert report["release"] == "release"
 
 

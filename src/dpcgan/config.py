@@ -40,6 +40,9 @@ class TrainConfig:
     delta: float = 1e-5
     target_epsilon: float | None = 9.6  # None: run `steps` and report epsilon
     steps: int | None = None            # D steps; None: as many as the budget allows
+    sigma_calibration_steps: int | None = None  # with sigma None: calibrate sigma to spend target_epsilon in this
+                                        # many D steps (None: in `steps`); `dpcgan train --steps T` on a preset
+                                        # keeps the preset's sigma this way and only changes the run's length
     conversion: str = "classic"         # RDP -> (eps, delta) conversion that enforces the budget (headline)
     label_prior: str = "uniform"        # fake-label distribution: 'uniform', a file of K public weights, or
                                         # 'dp-histogram': the label counts + N(0, s^2) each, its cost in the budget
@@ -124,6 +127,7 @@ class PrivacyPlan:
     steps: int
     planned_epsilon: float           # under config.conversion; inf when mode == 'off'
     label_prior: list[float] = field(default_factory=list)
+    sigma_calibrated_for_steps: int | None = None   # sigma was calibrated to spend the cap in this many D steps
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -167,6 +171,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"--sigma must be > 0 (got {cfg.noise_multiplier})")
     if cfg.steps is not None and cfg.steps < 1:
         raise ConfigError(f"--steps must be >= 1 (got {cfg.steps})")
+    if cfg.sigma_calibration_steps is not None and cfg.sigma_calibration_steps < 1:
+        raise ConfigError(f"sigma_calibration_steps must be >= 1 (got {cfg.sigma_calibration_steps})")
     if not 0 < cfg.delta < 1:
         raise ConfigError(f"--delta must be in (0, 1) (got {cfg.delta})")
     if cfg.checkpoint_every < 0:
@@ -220,10 +226,13 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
             steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv)
         return PrivacyPlan(n, q, None, steps, math.inf, prior)
 
+    calibrated_for = None
     if sigma is None:
-        if eps_target is None or steps is None:
+        calibrated_for = cfg.sigma_calibration_steps or steps
+        if eps_target is None or calibrated_for is None:
             raise ConfigError("give --sigma, or --epsilon together with --steps to calibrate sigma")
-        sigma = accountant.calibrate_noise_multiplier(q, steps, cfg.delta, eps_target, conv, base_rdp=base)
+        sigma = accountant.calibrate_noise_multiplier(q, calibrated_for, cfg.delta, eps_target, conv, base_rdp=base)
+        steps = steps if steps is not None else calibrated_for
     elif steps is None:
         if eps_target is None:
             raise ConfigError("give --steps or --epsilon: with neither, the run has no length")
@@ -235,4 +244,41 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
     if eps_target is not None and eps > eps_target:
         raise PrivacyBudgetError(f"{steps} steps with sigma={sigma:g}, q={q:.4g} cost epsilon={eps:.4f} > "
                                  f"--epsilon {eps_target}: lower --steps or raise --sigma")
-    return PrivacyPlan(n, q, sigma, steps, eps, prior)
+    return PrivacyPlan(n, q, sigma, steps, eps, prior, calibrated_for)
+
+
+# Below these, a run is unlikely to give anything useful (warned about before training; see describe_plan).
+MIN_USEFUL_D_STEPS = 300
+WEAK_EPSILON = 10.0
+MAX_USEFUL_NOISE_PER_COORDINATE = 0.05   # sigma / B: the noise std on the averaged gradient, in units of C
+
+
+def describe_plan(cfg: TrainConfig, plan: PrivacyPlan) -> tuple[str, list[str]]:
+    """The mechanism about to run, in one line, and warnings about plans that cannot give anything useful.
+    Printed before the first D step (and by `dpcgan train --dry-run`, which reads no record)."""
+    head = (f"plan: q = {plan.sample_rate:.6g} (B = {cfg.batch_size} of n = {plan.n}, Poisson), "
+            f"{plan.steps} D steps, ")
+    warnings: list[str] = []
+    if cfg.mode == "off":
+        line = head + "mode off: NO PRIVACY (nothing from this run may be released)"
+    else:
+        how = (f"calibrated to spend the cap epsilon = {cfg.target_epsilon:g} in {plan.sigma_calibrated_for_steps} "
+               "D steps" if plan.sigma_calibrated_for_steps else "given")
+        cap = f" (cap {cfg.target_epsilon:g})" if cfg.target_epsilon is not None else ""
+        line = (head + f"sigma = {plan.noise_multiplier:.4g} ({how}), C = {cfg.max_grad_norm:g}, "
+                f"epsilon = {plan.planned_epsilon:.4f}{cap} ({cfg.conversion} conversion), delta = {cfg.delta:g}")
+        if cfg.label_prior == DP_HISTOGRAM:
+            line += f", plus a DP label histogram (noise {cfg.label_histogram_noise:g}) included in that epsilon"
+        if plan.planned_epsilon > WEAK_EPSILON:
+            warnings.append(f"epsilon = {plan.planned_epsilon:.3g} is above {WEAK_EPSILON:g}: a weak guarantee")
+        noise_per_coordinate = plan.noise_multiplier / cfg.batch_size
+        if noise_per_coordinate > MAX_USEFUL_NOISE_PER_COORDINATE:
+            warnings.append(f"sigma / B = {noise_per_coordinate:.3g} (noise std on the averaged gradient, in units "
+                            f"of C) is above {MAX_USEFUL_NOISE_PER_COORDINATE:g}: the noise will likely drown the "
+                            "signal; use a larger --batch-size or fewer --steps")
+    if plan.steps < MIN_USEFUL_D_STEPS:
+        warnings.append(f"only {plan.steps} D steps: a GAN rarely learns anything useful in fewer than "
+                        f"~{MIN_USEFUL_D_STEPS}")
+    if cfg.seed is not None:
+        warnings.append("seeded run (--seed): reproducible, NOT FOR RELEASE (its noise and sampling can be replayed)")
+    return line, warnings

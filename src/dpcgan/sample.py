@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,22 @@ def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str |
     out = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "synthetic.npz"
     save_npz_atomic(out, x=x, y=y)
     return out
+
+
+def release_warning(run: str | Path) -> str | None:
+    """A warning when the run's privacy.json says its outputs are not for release (seeded or non-private)."""
+    path = Path(run)
+    report_file = (path if path.is_dir() else path.parent) / "privacy.json"
+    if not report_file.is_file():
+        return None
+    try:
+        report = json.loads(report_file.read_text())
+    except ValueError:
+        return None
+    if report.get("release") == "release":
+        return None
+    why = "it is not private (--mode off)" if report.get("mode") == "off" else "it was seeded (--seed)"
+    return f"the run {path} is NOT FOR RELEASE: {why}; do not share these samples as private synthetic data"
 
 
 def write_sample_grid(G: torch.nn.Module, path: str | Path, generator: torch.Generator, per_class: int = 10) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..data import load_dataset
 from ..errors import DPCGANError
 from ..io import write_json_atomic
+from ..train.run_dir import read_private_record
 
 
 def add_parser(sub) -> None:
@@ -36,6 +37,8 @@ def run(args) -> int:
         raise DPCGANError(f"{run_dir} is not a completed dpcgan run (no privacy.json)")
     privacy = json.loads((run_dir / "privacy.json").read_text())
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())["config"])
+    # config.json names the data only; where it is was kept in the run's private part
+    cfg = cfg.replace(dataset=read_private_record(run_dir).get("dataset") or cfg.dataset)
     members = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
     if args.holdout:
         nonmembers = load_dataset(args.holdout, "train", num_classes=members.num_classes)

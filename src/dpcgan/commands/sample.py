@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..sample import write_synthetic
+import sys
+
+from ..sample import release_warning, write_synthetic
 
 
 def add_parser(sub) -> None:
@@ -16,6 +18,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if (warning := release_warning(args.run)) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed)
     print(f"wrote {out} ({args.n} samples)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,14 +69,22 @@ class OnDiskImages:
                 yield chunk
 
 
+class EmptyClassWarning(UserWarning):
+    """A class of the public label set has no record in the data (printed on the terminal, never released)."""
+
+
 @dataclass(frozen=True)
 class LabeledImages:
-    """Images (N, C, H, W) as uint8 in [0, 255] (or float32 in [0, 1]) and int64 labels in [0, num_classes)."""
+    """Images (N, C, H, W) as uint8 in [0, 255] (or float32 in [0, 1]) and int64 labels in [0, num_classes).
+
+    label_set_inferred: num_classes was read off the labels (max + 1) instead of given. That reads the private
+    data, so private training refuses such data (the label set must be a public input)."""
 
     x: torch.Tensor | OnDiskImages
     y: torch.Tensor
     num_classes: int
     name: str
+    label_set_inferred: bool = False
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -90,7 +99,7 @@ class LabeledImages:
         return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
     def subset(self, index: torch.Tensor) -> "LabeledImages":
-        return LabeledImages(self.x[index], self.y[index], self.num_classes, self.name)
+        return LabeledImages(self.x[index], self.y[index], self.num_classes, self.name, self.label_set_inferred)
 
     def random_subset(self, n: int, generator: torch.Generator) -> "LabeledImages":
         """min(n, len) records drawn uniformly without replacement, kept in their original order."""
@@ -150,8 +159,9 @@ def load_npy_dir(directory: str | os.PathLike, num_classes: int | None = None) -
     check_image_shape(shape_only, y, source=str(d))
     for start in range(0, len(x), 65536):
         pixels_to_tensor(x[start : start + 65536].numpy(), source=f"{d}/x.npy rows {start}..")
+    inferred = num_classes is None
     y, num_classes = checked_labels(y, num_classes, source=f"{d}/y.npy")
-    return LabeledImages(x, torch.from_numpy(y), num_classes, d.name)
+    return LabeledImages(x, torch.from_numpy(y), num_classes, d.name, inferred)
 
 
 def check_image_shape(x: np.ndarray, y: np.ndarray, *, source: str) -> None:
@@ -185,7 +195,10 @@ def pixels_to_tensor(x: np.ndarray, *, source: str) -> torch.Tensor:
 
 
 def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str) -> tuple[np.ndarray, int]:
-    """Integer labels in [0, K) with every class present; K from num_classes or max + 1."""
+    """Integer labels in [0, K); K from num_classes (public) or, for non-private uses, max + 1.
+
+    A class with no record is allowed, with a warning on the terminal: refusing it would tell the datasets with
+    and without a class's only record apart with certainty."""
     if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))):
         raise DataError(f"{source}: labels must be integers, got dtype {y.dtype}")
     y = y.astype(np.int64)
@@ -199,7 +212,9 @@ def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str) -> tu
     counts = np.bincount(y, minlength=num_classes)
     if (counts == 0).any():
         absent = np.flatnonzero(counts == 0).tolist()
-        raise DataError(f"{source}: class(es) {absent} have no records; labels must be 0..K-1 with every class present")
+        warnings.warn(f"{source}: class(es) {absent} of the {num_classes} classes have no records (training goes on: "
+                      "the label set is public; this message is not written to the run)", EmptyClassWarning,
+                      stacklevel=2)
     return y, int(num_classes)
 
 
@@ -207,8 +222,9 @@ def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: 
     """Check shapes, dtypes, value ranges and labels; return tensors. Every failure names the problem."""
     check_image_shape(x, y, source=source)
     xt = pixels_to_tensor(x, source=source)
+    inferred = num_classes is None
     y, num_classes = checked_labels(y, num_classes, source=source)
-    return LabeledImages(xt, torch.from_numpy(y), num_classes, name)
+    return LabeledImages(xt, torch.from_numpy(y), num_classes, name, inferred)
 
 
 def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | None = None,
@@ -227,3 +243,27 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
             raise DataError(f"{spec}: no such file")
         return load_npz(spec, num_classes)
     raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)} or pass a path to a .npz file")
+
+
+def dataset_size(spec: str) -> int:
+    """The number of records n of a training dataset, read from headers only (no record is read): the benchmarks'
+    published size, the shape of y in a .npz or an on-disk dataset. Used by `dpcgan train --dry-run`."""
+    if spec in BENCHMARKS:
+        return BENCHMARKS[spec].train_size
+    path = Path(spec)
+    try:
+        if path.is_dir() and (path / "y.npy").is_file():
+            return int(np.load(path / "y.npy", mmap_mode="r", allow_pickle=False).shape[0])
+        if path.is_file():
+            with zipfile.ZipFile(path) as z, z.open("y.npy") as f:
+                version = np.lib.format.read_magic(f)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape = header(f)[0]
+                return int(shape[0])
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as e:
+        raise DataError(f"{spec}: cannot read the number of records from its header ({e})") from e
+    raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)} or pass a path to a .npz file")
+
+
+def is_benchmark(spec: str) -> bool:
+    return spec in BENCHMARKS

@@ -24,6 +24,7 @@ class BenchmarkDataset:
     # SHA-256 of the *uncompressed* IDX contents: gzip headers differ between mirrors, the data must not.
     sha256: dict[str, str]
     num_classes: int = 10
+    train_size: int = 60000     # public: the plan (q = B/n) can be printed before any file is read
 
 
 SPLIT_FILES = {

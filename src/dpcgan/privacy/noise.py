@@ -27,7 +27,7 @@ class SeededNoise:
     def normal(self, shape, std: float, like: torch.Tensor) -> torch.Tensor:
         """Drawn on the generator's own device (a CUDA generator cannot fill a CPU tensor), then moved to
         `like`'s device if that differs (e.g. the DP label histogram's counts, on the host in a CUDA run)."""
-        device = self.generator.device
+        device = self.generator.device if self.generator is not None else like.device
         draws = torch.randn(shape, generator=self.generator, dtype=like.dtype, device=device).mul_(std)
         return draws if device == like.device else draws.to(like.device)
 

@@ -35,19 +35,33 @@ def pld_epsilon(ledger: PrivacyLedger, delta: float) -> float | None:
     return float(acc.get_epsilon(delta))
 
 
+ADJACENCY = ("add/remove one record, with the dataset size n treated as a public constant (q = B/n is computed "
+             "from it)")
+
+
 def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str, seeded: bool,
-                   label_prior: list[float] | None = None) -> dict:
-    """Build the privacy report from the ledger of steps that actually ran (and the prior the fakes used)."""
+                   label_prior: list[float] | None = None, resumes: list | None = None) -> dict:
+    """Build the privacy report from the ledger of steps that actually ran (and the prior the fakes used).
+    resumes: the run's resume history (from its private record): every resume, and whether it was a fork."""
     private = cfg.mode != "off"
     label_prior = plan.label_prior if label_prior is None else label_prior
     dp_histogram = cfg.label_prior == DP_HISTOGRAM
     eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
+    resumes = list(resumes or [])
+    not_for_release = "NOT FOR RELEASE (seeded with --seed: its noise and sampling can be replayed). " if seeded else ""
     report = {
         "guarantee": (
+            not_for_release +
             f"({eps[cfg.conversion]:.4f}, {cfg.delta:g})-differential privacy for each record of the training data "
-            "(add/remove-one adjacency), for the released generator.pt and discriminator.pt and everything sampled "
+            f"({ADJACENCY}), for the released generator.pt and discriminator.pt and everything sampled "
             "from them." if private else
             "NONE: --mode off trains a non-private CGAN. Do not release anything from this run."),
+        "report_this": None if not private else {
+            "epsilon": eps[cfg.conversion], "delta": cfg.delta, "conversion": cfg.conversion,
+            "how_to_quote": f"(epsilon = {eps[cfg.conversion]:.2f}, delta = {cfg.delta:g})-DP, RDP accounting with the "
+                            f"{cfg.conversion} conversion, {ADJACENCY}"
+                            + ("; NOT FOR RELEASE: seeded run" if seeded else ""),
+        },
         "epsilon": eps[cfg.conversion],
         "delta": cfg.delta,
         "headline_conversion": cfg.conversion,
@@ -58,12 +72,15 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         },
         "mode": cfg.mode,
         "mechanism": MECHANISMS.get(cfg.mode, "none (non-private)"),
-        "adjacency": "add/remove one record",
+        "adjacency": ADJACENCY,
         "accountant": f"Renyi DP of the Poisson-subsampled Gaussian mechanism (Opacus {opacus.__version__} RDPAccountant)",
         "rdp_orders": list(ORDERS),
         "sampling": "Poisson (each record included independently with probability q at each D step)",
         "sample_rate": plan.sample_rate,
         "noise_multiplier": plan.noise_multiplier,
+        "noise_multiplier_source": None if not private else (
+            f"calibrated to spend the epsilon cap in {plan.sigma_calibrated_for_steps} D steps"
+            if plan.sigma_calibrated_for_steps else "given"),
         "max_grad_norm": cfg.max_grad_norm,
         "noise_std": None if not private else plan.noise_multiplier * cfg.max_grad_norm,
         "normaliser": f"expected batch size B = {cfg.batch_size}",
@@ -75,7 +92,14 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "noise_multiplier": cfg.label_histogram_noise,
         },
         "events": ledger.to_dict(),
-        "target_epsilon": cfg.target_epsilon,
+        "epsilon_cap": cfg.target_epsilon,
+        "epsilon_cap_note": "the most the run was allowed to spend (it stops before a step that would exceed it); "
+                            "the spend is 'epsilon' above",
+        "resumes": resumes,
+        "resumes_note": ("every resume of this run after an interruption: from which D step, the last step logged "
+                         "before it (steps between were run twice; only the second run of them is in the released "
+                         "model), and whether it resumed a checkpoint its run had already continued past (a fork: "
+                         "two releasable runs that together cost more than one epsilon)"),
         "fake_samples": {
             "count_per_d_step": cfg.batch_size if cfg.mode != "joint" else "one per real record (inside its clipped pair)",
             "label_prior": label_prior,
@@ -94,11 +118,15 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "image_shape": list(spec.image_shape),
             "dataset": dataset_name,
             "architecture": spec.to_dict(),
-            "hyperparameters": cfg.to_dict(),
+            "hyperparameters": cfg.to_dict() | {"dataset": dataset_name},  # the data by name, not by location
             "preprocessing": "pixels / 255 (fixed; nothing fitted to the data)",
         },
         "not_covered": [
-            "metrics.jsonl and the progress bar show D's loss on real batches without noise: keep them private",
+            "the private/ folder of the run directory (metrics.jsonl: un-noised losses on real batches and real "
+            "batch sizes; checkpoints; run.json: the data location and wall time) and the progress bar: keep them "
+            "private",
+            "running several trainings (or resuming one checkpoint twice) and keeping the best: each run costs its "
+            "own epsilon",
             "any evaluation of this run against real data (dpcgan evaluate) is outside the guarantee",
             "choosing hyperparameters by looking at results on the private data is not accounted for",
         ],

@@ -7,15 +7,53 @@ the run completes, because it holds the sampling RNG state and (in experiment mo
 from __future__ import annotations
 
 import hashlib
+import json
+import secrets
+import warnings
 from pathlib import Path
 
 import torch
 
 from ..errors import ConfigError, DataError, one_line
-from ..io import save_torch_atomic
+from ..io import save_torch_atomic, write_json_atomic
 
-CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = "dpcgan-checkpoint-v1"
+CHECKPOINT_NAME = "private/checkpoint.pt"
+CHECKPOINT_FORMAT = "dpcgan-checkpoint-v2"
+
+
+# --- forks: a checkpoint that its run already continued past ------------------------------------------------
+# Resuming one checkpoint twice (e.g. from a copy of the run directory) releases two runs that share their first
+# steps: together they cost more than one epsilon. Every checkpoint has a random id; when its run writes the next
+# checkpoint or completes, the id is recorded here (per user, beside the dataset cache), and resuming a recorded
+# checkpoint is a fork.
+
+def superseded_registry() -> Path:
+    from ..data.download import user_cache_dir
+
+    return user_cache_dir() / "superseded-checkpoints"
+
+
+def mark_superseded(checkpoint_id: str | None, step: int) -> None:
+    if not checkpoint_id:
+        return
+    try:
+        registry = superseded_registry()
+        registry.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(registry / checkpoint_id, {"continued_past_step": step})
+    except OSError as e:  # never fail a run over it, but say that forks of it will go unnoticed
+        warnings.warn(f"could not record checkpoint {checkpoint_id} as continued ({e}); a later resume of a copy "
+                      "of it would not be detected as a fork", RuntimeWarning, stacklevel=2)
+
+
+def superseded_at(checkpoint_id: str | None) -> int | None:
+    """The step its run had continued past this checkpoint to, or None if it never did (as far as recorded)."""
+    file = superseded_registry() / checkpoint_id if checkpoint_id else None
+    if file is None or not file.is_file():
+        return None
+    try:
+        return int(json.loads(file.read_text())["continued_past_step"])
+    except (ValueError, KeyError, TypeError):
+        return -1
 
 
 def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
@@ -34,9 +72,12 @@ def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 
 def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, spec, fingerprint: str,
                     rng_by_rank: list | None = None, device_type: str = "cpu", G_ema=None,
-                    label_prior: list | None = None) -> None:
-    """rng_by_rank: with several processes, every rank's generator states (rank 0 writes the checkpoint)."""
+                    label_prior: list | None = None) -> str:
+    """rng_by_rank: with several processes, every rank's generator states (rank 0 writes the checkpoint).
+    Returns the new checkpoint's random id."""
+    checkpoint_id = secrets.token_hex(16)
     save_torch_atomic(path / CHECKPOINT_NAME, {
+        "checkpoint_id": checkpoint_id,
         "format": CHECKPOINT_FORMAT, "step": step, "spec": spec.to_dict(),
         "G": G.state_dict(), "D": D.state_dict(), "d_opt": d_opt.state_dict(), "g_opt": g_opt.state_dict(),
         "ledger": ledger.to_dict(), "rng": gens.state(), "seeded": gens.seeded, "data_fingerprint": fingerprint,
@@ -44,6 +85,7 @@ def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, 
         "device_type": device_type, "G_ema": G_ema.state_dict() if G_ema is not None else None,
         "label_prior": label_prior,
     })
+    return checkpoint_id
 
 
 def load_checkpoint(path: Path, *, spec, fingerprint: str, world_size: int = 1,

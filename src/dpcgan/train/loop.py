@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,10 @@ from ..privacy.label_histogram import noisy_label_prior
 from ..privacy.report import privacy_report
 from ..rng import make_generators
 from ..sample import generator_checkpoint, write_sample_grid
-from .checkpoint import CHECKPOINT_NAME, data_fingerprint, load_checkpoint, save_checkpoint
-from .run_dir import StagedRunDir
+from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mark_superseded, save_checkpoint,
+                         superseded_at)
+from .run_dir import (METRICS_FILE, StagedRunDir, public_config, public_dataset_name, read_private_record,
+                      update_private_record)
 from .steps import DStepSettings, discriminator_step, generator_step
 
 
@@ -43,6 +46,7 @@ class TrainResult:
     wall_time_s: float
     generator: torch.nn.Module
     discriminator: torch.nn.Module
+    checkpoint_id: str | None = None   # the run's last checkpoint (marked as continued past once the run is done)
 
 
 def warmup_factor(cfg: TrainConfig, step: int) -> float:
@@ -73,20 +77,27 @@ def ema_update_(average: torch.nn.Module, current: torch.nn.Module, decay: float
 
 
 def run_config(cfg: TrainConfig, plan: PrivacyPlan, spec: ModelSpec, data: LabeledImages) -> dict:
-    return {"config": cfg.to_dict(), "plan": plan.to_dict(), "model": spec.to_dict(),
+    """config.json: releasable. The dataset appears by name only (its location is in the private record)."""
+    return {"config": public_config(cfg), "plan": plan.to_dict(),
+            "model": spec.to_dict(),
             "dataset": {"name": data.name, "n": len(data), "num_classes": data.num_classes,
                         "image_shape": list(data.image_shape)}}
 
 
 def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, *, overwrite: bool = False,
           progress: bool = True, resume: bool = False, device: str | torch.device | None = None,
-          world: World | None = None) -> TrainResult:
+          world: World | None = None, force: bool = False) -> TrainResult:
     """Train DP-CGAN on `data` and (if `out`) write the run directory. Everything that can be checked
     without training is checked before anything is written. With resume=True, continue the interrupted run
     of `out` from its last checkpoint.
 
     device: 'cpu' (default), 'cuda', 'auto' or a torch.device. world: this process among the torchrun processes
-    (default: from torch.distributed if initialised, else a single process); only rank 0 uses `out`."""
+    (default: from torch.distributed if initialised, else a single process); only rank 0 uses `out`.
+    force: resume even a checkpoint that its run already continued past (a fork: costs more than one epsilon)."""
+    if cfg.mode != "off" and data.label_set_inferred:
+        raise ConfigError("the label set was read off the private labels (max label + 1), which the privacy "
+                          "analysis does not cover: give it as a public input with --num-classes K "
+                          "(Python: load the data with num_classes=K)")
     world = world or World.current()
     device = resolve_device(device)
     plan = resolve_plan(cfg, len(data), data.num_classes)
@@ -106,10 +117,11 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     run = world.from_main(lambda: StagedRunDir(out, overwrite, resume=resume) if out is not None else None)
     try:
         result = _train(cfg, plan, spec, data, G, D, gens, run.path if run else None, progress and world.main,
-                        resume, device, world, fingerprint)
+                        resume, device, world, fingerprint, force)
         if run is not None:
             (run.path / CHECKPOINT_NAME).unlink(missing_ok=True)
             result.run_dir = run.commit()
+            mark_superseded(result.checkpoint_id, result.steps)  # the run went past its last checkpoint
         return result
     except BaseException as e:
         # Keep an interrupted run that has a checkpoint (it can be resumed); remove anything else.
@@ -120,13 +132,16 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
         raise
 
 
-def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device, world) -> dict | None:
-    """Rank 0: check the run directory, load the checkpoint (None if none yet); write config.json if new."""
+def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device, world, force) -> dict | None:
+    """Rank 0: check the run directory, load the checkpoint (None if none yet); write config.json if new.
+    A resume is recorded in the private record (and later in privacy.json): from which step, how far the run
+    had got, whether it is a fork."""
     if run_path is None:
         return None
-    metrics_path = run_path / "metrics.jsonl"
+    metrics_path = run_path / METRICS_FILE
     if not resume:
         write_json_atomic(run_path / "config.json", run_config(cfg, plan, spec, data))
+        update_private_record(run_path, dataset=str(cfg.dataset), resumes=[])
         return None
     saved = json.loads((run_path / "config.json").read_text())
     if saved != run_config(cfg, plan, spec, data):
@@ -135,14 +150,29 @@ def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, devic
     ckpt = load_checkpoint(run_path, spec=spec, fingerprint=fingerprint, world_size=world.size,
                            device_type=device.type)
     step = int(ckpt["step"]) if ckpt is not None else 0
+    continued = superseded_at(ckpt.get("checkpoint_id")) if ckpt is not None else None
+    if continued is not None:
+        message = (f"this checkpoint (D step {step}) was already continued past by its run (to step {continued}), "
+                   "perhaps from a copy of this directory: resuming it again is a fork, and the two runs together "
+                   "cost more than one epsilon (privacy.json will record it)")
+        if not force:
+            raise ConfigError(message + "; pass --force to resume anyway")
+        print(f"WARNING: {message}", file=sys.stderr)
     # Rows logged after the checkpoint belong to steps that will run again.
     rows = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
+    logged = [_row_step(r) for r in rows if _row_step(r) is not None]
+    reached = max(logged, default=step)
     kept = [r for r in rows if _row_step(r) is not None and _row_step(r) <= step]
     write_bytes_atomic(metrics_path, "".join(r + "\n" for r in kept).encode())
+    resumes = read_private_record(run_path).get("resumes", [])
+    resumes.append({"from_step": step, "reached_step": reached, "steps_rerun_at_least": max(0, reached - step),
+                    "fork": continued is not None})
+    update_private_record(run_path, resumes=resumes)
     return ckpt
 
 
-def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world, fingerprint) -> TrainResult:
+def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world, fingerprint,
+           force) -> TrainResult:
     private = cfg.mode != "off"
     sigma = plan.noise_multiplier if private else 0.0
     d_opt = d_optimizer(cfg, D)
@@ -150,11 +180,13 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     g_opt = torch.optim.Adam(G.parameters(), lr=cfg.g_lr, betas=cfg.g_betas)
     ledger = PrivacyLedger()
     step = 0
-    metrics_path = run_path / "metrics.jsonl" if run_path is not None else None
+    metrics_path = run_path / METRICS_FILE if run_path is not None else None
     # Rank 0 reads the checkpoint (its file system); every rank gets it, each takes its own generator states.
     ckpt = world.from_main(lambda: _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device,
-                                                    world), share=resume and world.size > 1)
+                                                    world, force), share=resume and world.size > 1)
+    checkpoint_id = None
     if ckpt is not None:
+        checkpoint_id = ckpt.get("checkpoint_id")
         step = int(ckpt["step"])
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
@@ -216,9 +248,12 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 if metrics_path is not None:
                     append_line(metrics_path, json.dumps(row))
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < plan.steps:
-                _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger, gens=gens,
-                            spec=spec, fingerprint=fingerprint, device=device, world=world, G_ema=G_ema,
-                            label_prior=label_prior)
+                new_id = _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger,
+                                     gens=gens, spec=spec, fingerprint=fingerprint, device=device, world=world,
+                                     G_ema=G_ema, label_prior=label_prior)
+                if run_path is not None:
+                    mark_superseded(checkpoint_id, step)  # the run went past the previous checkpoint
+                    checkpoint_id = new_id
     finally:
         bar.close()
     wall = time.perf_counter() - t0
@@ -229,15 +264,17 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     if run_path is None:
         epsilon = ledger.epsilon(cfg.delta, cfg.conversion) if private else None
         return TrainResult(None, plan, ledger, epsilon, step, wall, G, D)
-    report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec, dataset_name=data.name, seeded=gens.seeded,
-                            label_prior=label_prior)
-    report["wall_time_s"] = round(wall, 2)
+    # The wall time depends (weakly) on the private batch sizes: it stays in the private record.
+    resumes = update_private_record(run_path, wall_time_s=round(wall, 2))["resumes"]
+    report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec,
+                            dataset_name=public_dataset_name(cfg.dataset), seeded=gens.seeded,
+                            label_prior=label_prior, resumes=resumes)
     save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, label_prior))
     save_torch_atomic(run_path / "discriminator.pt", {"spec": spec.to_dict(),
                       "state_dict": {k: v.detach().cpu() for k, v in D.state_dict().items()}})
     write_sample_grid(G, run_path / "samples.png", gens.preview)
     write_json_atomic(run_path / "privacy.json", report)
-    return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D)
+    return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D, checkpoint_id)
 
 
 def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:
@@ -254,12 +291,14 @@ def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) 
     return out | {"g_loss": g}
 
 
-def _checkpoint(run_path, *, gens, world, device, **state) -> None:
-    """Every rank's generator states go into rank 0's checkpoint (a collective: all ranks call this)."""
+def _checkpoint(run_path, *, gens, world, device, **state) -> str | None:
+    """Every rank's generator states go into rank 0's checkpoint (a collective: all ranks call this). Returns the
+    checkpoint's id on rank 0."""
     rng_by_rank = world.all_gather_object(gens.state()) if world.size > 1 else None
     world.check_identical(state["G"], state["D"])
     if run_path is not None:
-        save_checkpoint(run_path, gens=gens, rng_by_rank=rng_by_rank, device_type=device.type, **state)
+        return save_checkpoint(run_path, gens=gens, rng_by_rank=rng_by_rank, device_type=device.type, **state)
+    return None
 
 
 def _row_step(line: str) -> int | None:

@@ -1,18 +1,56 @@
 """The run directory: built in `<out>.partial/` and renamed to `<out>` only when complete, so a failed or
 interrupted run never leaves a half-written run directory at --out. An interrupted run keeps its
-`<out>.partial/` (with its last checkpoint) for `dpcgan train --resume OUT`."""
+`<out>.partial/` (with its last checkpoint) for `dpcgan train --resume OUT`.
+
+What may be released and what may not are kept apart:
+  RUN/            config.json, privacy.json, generator.pt, discriminator.pt, samples.png (and later synthetic.npz,
+                  evaluation/audit/report files): covered by the run's epsilon, or public by assumption;
+  RUN/private/    metrics.jsonl (un-noised losses on real batches, real batch sizes), checkpoint.pt (RNG states,
+                  a SHA-256 of the whole dataset), run.json (where the data is, wall time, resume history).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..io import default_mode
+from ..io import default_mode, write_json_atomic
 
 RUN_MARKER = "config.json"
+PRIVATE_DIR = "private"
+METRICS_FILE = f"{PRIVATE_DIR}/metrics.jsonl"
+PRIVATE_RECORD = f"{PRIVATE_DIR}/run.json"
+RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png",
+                    "synthetic.npz", "synthetic.json", "evaluation.json", "audit.json")
+
+
+def public_dataset_name(spec: str) -> str:
+    """What config.json and privacy.json say about the data: a benchmark's name, or a file's name without the
+    path to it (the full location stays in the private record)."""
+    from ..data.download import BENCHMARKS
+
+    return spec if spec in BENCHMARKS else Path(spec).name
+
+
+def public_config(cfg) -> dict:
+    """A TrainConfig as the released files hold it: the dataset by name, not by location."""
+    return cfg.to_dict() | {"dataset": public_dataset_name(cfg.dataset)}
+
+
+def read_private_record(run_path: Path) -> dict:
+    file = Path(run_path) / PRIVATE_RECORD
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def update_private_record(run_path: Path, **changes) -> dict:
+    record = read_private_record(run_path) | changes
+    record.setdefault("note", "PRIVATE: do not release this folder (see README, 'The run directory')")
+    write_json_atomic(Path(run_path) / PRIVATE_RECORD, record)
+    return record
 
 
 def partial_path(out: Path) -> Path:
@@ -58,6 +96,7 @@ class StagedRunDir:
         if self.path.exists():  # --overwrite given: the interrupted run is discarded
             shutil.rmtree(self.path)
         self.path.mkdir(mode=default_mode(directory=True))
+        (self.path / PRIVATE_DIR).mkdir(mode=0o700)
 
     def commit(self) -> Path:
         if self.out.exists():  # --overwrite: move the old run aside first so the swap is quick and safe
