@@ -8,13 +8,14 @@ import sys
 from . import __version__
 from .commands import audit as audit_cmd
 from .commands import evaluate as evaluate_cmd
+from .commands import presets as presets_cmd
 from .commands import privacy as privacy_cmd
 from .commands import sample as sample_cmd
 from .commands import train as train_cmd
 from .errors import DPCGANError
 
 COMMANDS = {"train": train_cmd, "sample": sample_cmd, "evaluate": evaluate_cmd, "privacy": privacy_cmd,
-            "audit": audit_cmd}
+            "audit": audit_cmd, "presets": presets_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     except DPCGANError as e:
         print(f"dpcgan {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"dpcgan {args.command}: interrupted; nothing was written to the output", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        from .train.loop import TrainingInterrupted
+
+        message = str(e) if isinstance(e, TrainingInterrupted) else "interrupted; nothing was written to the output"
+        print(f"\ndpcgan {args.command}: {message}", file=sys.stderr)
         return 130
 
 

@@ -27,7 +27,10 @@ D_OPTIMIZERS = ("sgd", "adam")
 class TrainConfig:
     # data and model
     dataset: str = "mnist"              # 'mnist', 'fashion-mnist' or a path to a .npz of labeled images
-    num_classes: int | None = None      # label-set size for .npz data (public); benchmarks know theirs
+    num_classes: int | None = None      # label-set size K for your own data (public); benchmarks know theirs
+    label_names: tuple[str, ...] | None = None  # the public label set by name (K = its length); sampled labels
+                                        # map back to these names
+    image_size: int | None = None       # image folders: resize every image to image_size × image_size
     arch: str = "paper-fc"
     latent_dim: int = 100
     hidden: int = 128                   # G's width (FC: hidden units; conv: base channels); D's too unless d_hidden
@@ -63,12 +66,16 @@ class TrainConfig:
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100
     checkpoint_every: int = 2000        # D steps between checkpoints (for --resume); 0 disables
+    checkpoint_minutes: float = 5.0     # also checkpoint when this much wall time has passed since the last one
+                                        # (single process; 0 disables), so that short runs can be resumed too
+    progress_grids: int = 8             # sample grids saved during training (RUN/progress/), evenly spaced; 0: none
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"g_betas": list(self.g_betas), "d_betas": list(self.d_betas)}
+        return dataclasses.asdict(self) | {"g_betas": list(self.g_betas), "d_betas": list(self.d_betas),
+                                           "label_names": None if self.label_names is None else list(self.label_names)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -77,8 +84,8 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config keys {sorted(unknown)}")
         d = dict(d)
-        for key in ("g_betas", "d_betas"):
-            if key in d:
+        for key in ("g_betas", "d_betas", "label_names"):
+            if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
 
@@ -171,6 +178,18 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"--sigma must be > 0 (got {cfg.noise_multiplier})")
     if cfg.steps is not None and cfg.steps < 1:
         raise ConfigError(f"--steps must be >= 1 (got {cfg.steps})")
+    if cfg.label_names is not None:
+        names = list(cfg.label_names)
+        if len(names) < 2 or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"label_names must be at least 2 distinct non-empty strings (got {names})")
+        if cfg.num_classes is not None and cfg.num_classes != len(names):
+            raise ConfigError(f"--num-classes {cfg.num_classes} does not match the {len(names)} label names")
+    if cfg.num_classes is not None and cfg.num_classes < 2:
+        raise ConfigError(f"--num-classes must be >= 2 (got {cfg.num_classes})")
+    if cfg.image_size is not None and cfg.image_size < 4:
+        raise ConfigError(f"--image-size must be >= 4 (got {cfg.image_size})")
+    if cfg.checkpoint_minutes < 0 or cfg.progress_grids < 0:
+        raise ConfigError("checkpoint_minutes and progress_grids must be >= 0")
     if cfg.sigma_calibration_steps is not None and cfg.sigma_calibration_steps < 1:
         raise ConfigError(f"sigma_calibration_steps must be >= 1 (got {cfg.sigma_calibration_steps})")
     if not 0 < cfg.delta < 1:

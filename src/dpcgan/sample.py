@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +14,7 @@ import torch
 
 from .config import load_label_prior
 from .errors import DataError, DPCGANError, one_line
-from .io import image_grid, png_bytes, save_npz_atomic, write_bytes_atomic
+from .io import image_grid, png_bytes, save_npz_atomic, write_bytes_atomic, write_json_atomic
 from .models import ModelSpec, build_generator
 
 GENERATOR_FORMAT = "dpcgan-generator-v1"
@@ -79,18 +83,86 @@ def sample_synthetic(G: torch.nn.Module, n: int, prior: list[float], generator: 
     return x, y.numpy().astype(np.int64)
 
 
+FORMATS = ("npz", "png")
+
+
+def run_label_names(run_dir: Path, num_classes: int) -> list[str]:
+    """The run's public label names (config.json), or '0'..'K-1'."""
+    config = run_dir / "config.json"
+    names = json.loads(config.read_text())["config"].get("label_names") if config.is_file() else None
+    return list(names) if names else [str(k) for k in range(num_classes)]
+
+
+def sidecar(run_dir: Path, generator_file: Path, *, n: int, fmt: str, prior: list[float], prior_source: str,
+            label_names: list[str]) -> dict:
+    """synthetic.json: what travels with the samples so that their guarantee does too."""
+    report_file = run_dir / "privacy.json"
+    report = json.loads(report_file.read_text()) if report_file.is_file() else {}
+    return {
+        "generator_sha256": hashlib.sha256(generator_file.read_bytes()).hexdigest(),
+        "run": run_dir.name,
+        "report_this": report.get("report_this"),
+        "guarantee": report.get("guarantee", "unknown: the run's privacy.json was not found"),
+        "release": report.get("release", "unknown"),
+        "n": n, "format": fmt, "labels": label_names, "label_prior": prior, "label_prior_source": prior_source,
+        "note": "sampled from the run's generator: post-processing, so these records carry the run's (epsilon, delta) "
+                "guarantee and nothing more",
+    }
+
+
 def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str | Path | None = None,
-                    seed: int | None = None) -> Path:
+                    seed: int | None = None, fmt: str = "npz") -> Path:
+    """n labeled samples as an .npz (x uint8, y int64) or, with fmt='png', an image folder (one subfolder per
+    class, named by the run's label names); a sidecar synthetic.json goes with them (beside the .npz as
+    <stem>.json, inside the folder as synthetic.json)."""
     if n < 1:
         raise DPCGANError(f"-n must be >= 1 (got {n})")
+    if fmt not in FORMATS:
+        raise DPCGANError(f"--format must be one of {FORMATS} (got {fmt!r})")
+    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+    default = run_dir / ("synthetic.npz" if fmt == "npz" else "synthetic")
+    out = Path(out) if out else default
+    if fmt == "npz" and out.suffix != ".npz":
+        raise DPCGANError(f"--out {out}: --format npz writes a .npz file; name it *.npz (or use --format png)")
+    if fmt == "png" and out.suffix:
+        raise DPCGANError(f"--out {out}: --format png writes a folder of class subfolders; give a folder name without "
+                          "a suffix (or use --format npz)")
+    if fmt == "png" and out.exists():
+        raise DPCGANError(f"--out {out} already exists; choose a new folder")
     G, ckpt = load_generator(run)
+    generator_file = Path(run) / "generator.pt" if Path(run).is_dir() else Path(run)
     # 'trained': the prior the run's fakes used (public, or its DP label histogram: released with the generator)
     prior = list(ckpt["label_prior"]) if labels == "trained" else load_label_prior(labels, G.num_classes)
     gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed()))
     x, y = sample_synthetic(G, n, prior, gen)
-    out = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "synthetic.npz"
-    save_npz_atomic(out, x=x, y=y)
+    names = run_label_names(run_dir, G.num_classes)
+    meta = sidecar(run_dir, generator_file, n=n, fmt=fmt, prior=prior, prior_source=labels, label_names=names)
+    if fmt == "npz":
+        save_npz_atomic(out, x=x, y=y)
+        write_json_atomic(out.with_suffix(".json"), meta)
+        return out
+    write_image_folder(out, x, y, names, meta)
     return out
+
+
+def write_image_folder(out: Path, x: np.ndarray, y: np.ndarray, names: list[str], meta: dict) -> None:
+    """The ImageFolder layout, built in a staging folder and renamed into place (nothing half-written)."""
+    from PIL import Image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        folders = [n.replace(os.sep, "_").replace("/", "_") or "_" for n in names]
+        for folder in folders:
+            (staging / folder).mkdir()
+        for i, (image, label) in enumerate(zip(x, y)):
+            array = image if image.ndim == 2 else (image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+            Image.fromarray(array).save(staging / folders[int(label)] / f"{i:07d}.png")
+        write_json_atomic(staging / "synthetic.json", meta)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def release_warning(run: str | Path) -> str | None:

@@ -7,16 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import load_dataset
+from ..data import BENCHMARKS, load_dataset
 from ..errors import DataError, DPCGANError
 from ..io import write_json_atomic
+from ..train.run_dir import read_private_record
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="train-on-synthetic/test-on-real utility (LR, MLP, CNN) and FID-like score")
     p.add_argument("run", nargs="?", help="run directory (uses RUN/synthetic.npz, sampling 60,000 if absent)")
     p.add_argument("--synthetic", help="a synthetic .npz (x, y) to evaluate instead of a run's")
-    p.add_argument("--dataset", help="the real dataset to test against (default: the run's)")
+    p.add_argument("--dataset", help="the real benchmark to test against (default: the run's)")
+    p.add_argument("--test", metavar="FILE", help="real test records for a run on your own data (.npz, a directory "
+                   "with x.npy/y.npy, or an image folder), with the run's label set")
+    p.add_argument("--train", metavar="FILE", help="real training records for the FID-like feature network and --real "
+                   "(default: the run's own training data)")
     p.add_argument("--data-dir", help="where the dataset files are")
     p.add_argument("--metrics", default="paper,cnn,fid", help="comma-separated subset of paper,cnn,fid")
     p.add_argument("--real", action="store_true", help="add the reference row computed on the real training data")
@@ -46,15 +51,32 @@ def run(args) -> int:
 
     if not args.run and not args.synthetic:
         raise DPCGANError("give a run directory or --synthetic FILE.npz")
-    dataset = args.dataset
+    dataset, run_config, record = args.dataset, {}, {}
     if args.run:
         run_dir = Path(args.run)
         config = run_dir / "config.json"
         if not config.is_file():
             raise DPCGANError(f"{run_dir} is not a dpcgan run directory (no config.json)")
-        dataset = dataset or json.loads(config.read_text())["config"]["dataset"]
-    if not dataset:
-        raise DPCGANError("--synthetic needs --dataset (the real dataset to test against)")
+        run_config = json.loads(config.read_text())["config"]
+        record = read_private_record(run_dir)  # the training data's location (config.json names it only)
+        dataset = dataset or record.get("dataset") or run_config["dataset"]
+    if not dataset and not args.test:
+        raise DPCGANError("--synthetic needs --dataset (the real benchmark) or --test FILE (your real test records)")
+    labels = {"num_classes": run_config.get("num_classes"), "image_size": run_config.get("image_size"),
+              "label_names": run_config.get("label_names")}
+    if args.test:
+        real_test = load_dataset(args.test, "train", **labels)
+        train_source = args.train or dataset
+        if not train_source:
+            raise DPCGANError("--test needs the real training records too (for the FID-like features): --train FILE")
+        real_train = load_dataset(train_source, "train", args.data_dir or record.get("data_dir"), **labels)
+    elif dataset in BENCHMARKS:
+        real_train = load_dataset(args.train or dataset, "train", args.data_dir, **(labels if args.train else {}))
+        real_test = load_dataset(dataset, "test", args.data_dir)
+    else:
+        raise DPCGANError(f"the run trained on your own data ({Path(dataset).name}): give its real test records with "
+                          "--test FILE (evaluation reads real data and is outside the guarantee)")
+    # the real data is resolved first: a run that cannot be evaluated gets no synthetic.npz written
     if args.synthetic:
         synthetic = Path(args.synthetic)
     else:
@@ -65,8 +87,6 @@ def run(args) -> int:
     if not synthetic.is_file():
         raise DataError(f"{synthetic}: no such file")
     x, y = _load_synthetic(synthetic)
-    real_train = load_dataset(dataset, "train", args.data_dir)
-    real_test = load_dataset(dataset, "test", args.data_dir)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     result = evaluate_synthetic(x, y, real_train, real_test, num_classes=real_test.num_classes, seed=args.seed,
                                 metrics=metrics)

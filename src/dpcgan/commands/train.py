@@ -2,40 +2,57 @@
 
 Under torchrun (WORLD_SIZE > 1) every process runs this command: it joins the process group, trains on its shard
 of the data, and rank 0 alone writes the run directory and prints.
+
+The configuration is the preset, then a config file (--config), then the flags, each overriding the last.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import sys
 from pathlib import Path
 
-import sys
-
-from ..config import MODES, PRESETS, describe_plan, preset, resolve_plan
+from ..config import MODES, PRESETS, TrainConfig, describe_plan, preset, resolve_plan
 from ..data import BENCHMARKS, load_dataset
-from ..data.datasets import dataset_size, is_benchmark
+from ..data.arrays import folder_image_shape, is_image_folder, read_label_names
+from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark
 from ..errors import ConfigError
+from ..models import check_image_shape_for_arch
 
-EPILOG = """how --epsilon, --sigma and --steps combine (on top of the preset):
+EPILOG = """how --epsilon, --sigma and --steps combine (on top of the preset and the config file):
   --steps T            the preset's sigma (for a calibrating preset: the sigma calibrated for its own D steps),
                        T D steps; the epsilon spent follows (and may not exceed the preset's cap)
   --epsilon E          run until the next step would exceed E (a calibrating preset: sigma for its D steps at E)
   --epsilon E --steps T   calibrate sigma to spend E in T D steps
   --sigma S --steps T  T steps with sigma S; the epsilon spent is reported, no cap
 The plan (q, sigma, D steps, epsilon, delta) is printed before the first D step; --dry-run prints it and exits
-without reading a record."""
+without reading a record. Defaults not shown are the preset's (`dpcgan presets` lists them).
+Your own data needs its public label set: --num-classes K, or --label-names FILE (one name per line)."""
+
+# flag -> TrainConfig field, for the flags that set a field directly
+FIELD_FLAGS = {"dataset": "dataset", "mode": "mode", "epsilon": "target_epsilon", "sigma": "noise_multiplier",
+               "steps": "steps", "delta": "delta", "batch_size": "batch_size", "label_prior": "label_prior",
+               "label_histogram_noise": "label_histogram_noise", "d_steps_per_g": "d_steps_per_g",
+               "num_classes": "num_classes", "conversion": "conversion", "seed": "seed", "log_every": "log_every",
+               "checkpoint_every": "checkpoint_every", "checkpoint_minutes": "checkpoint_minutes",
+               "image_size": "image_size"}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a (DP-)CGAN and write a run directory", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", help="'mnist', 'fashion-mnist' or a .npz file with x and y (default: the preset's)")
-    p.add_argument("--preset", default="paper", choices=sorted(PRESETS), help="hyperparameter preset")
+    p.add_argument("--dataset", help="'mnist', 'fashion-mnist', a .npz file with x and y, a directory with x.npy and "
+                   "y.npy, or an image folder (one subfolder per class)")
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS), help="hyperparameter preset (default: paper)")
+    p.add_argument("--config", metavar="FILE", help="TOML or JSON file of TrainConfig fields (a run's config.json "
+                   "works); may name a 'preset'; flags override it")
     p.add_argument("--mode", choices=MODES, help="split: DP-CGAN; joint: basic DP-GAN; off: non-private")
-    p.add_argument("--epsilon", type=float, help="target epsilon (stop before the step that would exceed it)")
+    p.add_argument("--epsilon", type=float, help="epsilon cap (stop before the step that would exceed it)")
     p.add_argument("--sigma", type=float, help="noise multiplier (with --epsilon --steps omitted: calibrated)")
     p.add_argument("--steps", type=int, help="number of D steps")
-    p.add_argument("--delta", type=float, help="delta (must be < 1/n)")
+    p.add_argument("--delta", type=float, help="delta (must be < 1/n; default 1e-5)")
     p.add_argument("--batch-size", type=int, help="expected real batch size B (q = B/n)")
     p.add_argument("--label-prior", help="fake-label prior: 'uniform', a file of K public weights, or 'dp-histogram' "
                    "(noisy label counts; its cost is composed into epsilon)")
@@ -43,38 +60,84 @@ def add_parser(sub) -> None:
     p.add_argument("--d-steps-per-g", type=int, help="D steps per G step (each D step is a fresh, accounted batch)")
     p.add_argument("--num-classes", type=int, help="number of classes K of your own dataset: the label set 0..K-1 "
                    "is a public input (required for private runs on your own data; never read off the labels)")
-    p.add_argument("--conversion", choices=("opacus", "classic"), help="RDP conversion enforcing the budget")
+    p.add_argument("--label-names", metavar="FILE", help="the public label names, one per line (or a JSON list): "
+                   "K = their number; for an image folder, its subfolders must be among them")
+    p.add_argument("--image-size", type=int, help="image folders: resize every image to S×S (needed when sizes differ)")
+    p.add_argument("--conversion", choices=("opacus", "classic"), help="RDP conversion enforcing the cap")
     p.add_argument("--seed", type=int, help="reproducible run (marked not for release); default: OS entropy")
     p.add_argument("--data-dir", help="where the dataset files are (else $DPCGAN_DATA, else the user cache)")
     p.add_argument("--out", help="run directory (default runs/<preset>-<dataset>-<mode>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    p.add_argument("--resume", metavar="OUT", help="continue the interrupted run of OUT from its last checkpoint")
+    p.add_argument("--resume", metavar="OUT", help="continue the interrupted run of OUT from its last checkpoint, with "
+                   "its saved configuration and data location (other training flags are refused)")
     p.add_argument("--force", action="store_true", help="with --resume: resume even a checkpoint that its run "
                    "already continued past (a fork: the two runs together cost more than one epsilon)")
     p.add_argument("--dry-run", action="store_true", help="print the privacy plan and exit without reading a record")
     p.add_argument("--checkpoint-every", type=int, help="D steps between checkpoints (0: none)")
-    p.add_argument("--log-every", type=int, help="steps between metrics.jsonl rows")
+    p.add_argument("--checkpoint-minutes", type=float, help="also checkpoint after this much wall time (default 5)")
+    p.add_argument("--log-every", type=int, help="steps between metrics rows (and plain progress lines off a terminal)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (auto: CUDA when available); under torchrun, process k uses GPU k")
 
 
-def config_from_args(args):
-    """The preset with the flags the user gave applied on top.
+def read_config_file(path: str) -> dict:
+    """TrainConfig fields from TOML or JSON (a run's config.json: its "config" part), plus an optional 'preset'."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"--config {p}: cannot read it ({e.strerror})") from e
+    try:
+        if p.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            d = tomllib.loads(text)
+        else:
+            d = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"--config {p}: not valid {'TOML' if p.suffix.lower() == '.toml' else 'JSON'} ({e})") from e
+    if not isinstance(d, dict):
+        raise ConfigError(f"--config {p}: expected a table of settings")
+    if isinstance(d.get("config"), dict):  # a run's config.json
+        d = d["config"]
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"--config {p}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    for key in ("g_betas", "d_betas", "label_names"):
+        if isinstance(d.get(key), list):
+            d[key] = tuple(d[key])
+    return d
 
-    --sigma S --steps T without --epsilon: run T steps and report epsilon (no target).
+
+def config_from_args(args) -> TrainConfig:
+    """The preset, then the config file, then the flags the user gave.
+
+    --sigma S --steps T without --epsilon: run T steps and report epsilon (no cap).
     --epsilon E --steps T without --sigma: calibrate sigma to spend E in T steps.
+    --steps T alone: keep the preset's sigma (a calibrating preset: calibrated for its own steps).
     """
-    cfg = preset(args.preset)
+    file = read_config_file(args.config) if getattr(args, "config", None) else {}
+    cfg = preset(preset_name(args, file))
+    file.pop("preset", None)
+    try:
+        cfg = cfg.replace(**file)
+    except TypeError as e:
+        raise ConfigError(f"--config {args.config}: {e}") from e
     if args.steps is not None and args.sigma is None and args.epsilon is None and cfg.noise_multiplier is None:
         # --steps alone changes only the run's length: sigma stays the one the preset calibrates for its own steps
         cfg = cfg.replace(sigma_calibration_steps=cfg.sigma_calibration_steps or cfg.steps)
-    changes = {k: v for k, v in {
-        "dataset": args.dataset, "mode": args.mode, "target_epsilon": args.epsilon, "noise_multiplier": args.sigma,
-        "steps": args.steps, "delta": args.delta, "batch_size": args.batch_size, "label_prior": args.label_prior,
-        "label_histogram_noise": args.label_histogram_noise, "d_steps_per_g": args.d_steps_per_g,
-        "num_classes": args.num_classes, "conversion": args.conversion, "seed": args.seed,
-        "log_every": args.log_every, "checkpoint_every": args.checkpoint_every}.items() if v is not None}
+    changes = {field: getattr(args, flag) for flag, field in FIELD_FLAGS.items()
+               if getattr(args, flag, None) is not None}
+    if getattr(args, "label_names", None):
+        names = tuple(read_label_names(args.label_names))
+        changes["label_names"] = names
+        changes.setdefault("num_classes", len(names))
+    elif cfg.label_names is not None and "num_classes" not in changes:
+        changes["num_classes"] = len(cfg.label_names)
     if args.sigma is not None and args.steps is not None and args.epsilon is None:
         changes["target_epsilon"] = None
     if args.epsilon is not None and args.steps is not None and args.sigma is None:
@@ -82,32 +145,10 @@ def config_from_args(args):
     return cfg.replace(**changes)
 
 
-def resume(args, world, device) -> int:
-    import json
-
-    from ..config import TrainConfig
-    from ..train import train
-    from ..train.run_dir import partial_path, read_private_record
-
-    out = Path(args.resume)
-
-    def saved_config() -> dict:  # rank 0's file system holds the run
-        saved = partial_path(out) / "config.json"
-        if not saved.is_file():
-            raise ConfigError(f"nothing to resume: {partial_path(out)} holds no interrupted run")
-        return json.loads(saved.read_text())["config"]
-
-    def saved_location() -> str | None:  # config.json names the data only; its location is in the private part
-        return read_private_record(partial_path(out)).get("dataset")
-
-    cfg = TrainConfig.from_dict(world.from_main(saved_config, share=True))
-    cfg = cfg.replace(dataset=world.from_main(saved_location, share=True) or cfg.dataset)
-    data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
-    result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world,
-                   force=args.force)
-    if world.main:
-        print(final_line(result, cfg, world, device))
-    return 0
+def preset_name(args, file: dict | None = None) -> str:
+    if file is None:
+        file = read_config_file(args.config) if getattr(args, "config", None) else {}
+    return args.preset or file.get("preset") or "paper"
 
 
 def final_line(result, cfg, world, device) -> str:
@@ -127,11 +168,56 @@ def print_plan(cfg, n: int, num_classes: int) -> None:
         print(f"warning: {w}", file=sys.stderr, flush=True)
 
 
+def own_data(cfg) -> bool:
+    return not is_benchmark(cfg.dataset) and (Path(cfg.dataset).exists() or cfg.dataset.endswith(".npz"))
+
+
 def require_public_label_set(cfg) -> None:
-    own_data = not is_benchmark(cfg.dataset) and (Path(cfg.dataset).exists() or cfg.dataset.endswith(".npz"))
-    if own_data and cfg.num_classes is None and cfg.mode != "off":
-        raise ConfigError(f"--num-classes K is required for your own data ({cfg.dataset}): the label set 0..K-1 is a "
-                          "public input; reading it off the private labels is not covered by the guarantee")
+    if own_data(cfg) and cfg.num_classes is None and cfg.label_names is None and cfg.mode != "off":
+        what = "--label-names FILE (e.g. `ls DIR > labels.txt`)" if is_image_folder(cfg.dataset) else \
+            "--num-classes K (or --label-names FILE)"
+        raise ConfigError(f"{what} is required for your own data ({cfg.dataset}): the label set is a public input; "
+                          "reading it off the private data is not covered by the guarantee")
+
+
+def check_shape_early(cfg) -> None:
+    """Images the architecture cannot take are refused before any record is read (shape from headers only)."""
+    if is_benchmark(cfg.dataset) or not Path(cfg.dataset).exists():
+        return
+    shape = folder_image_shape(cfg.dataset, cfg.image_size) if is_image_folder(cfg.dataset) else \
+        dataset_image_shape(cfg.dataset)
+    check_image_shape_for_arch(cfg.arch, shape)
+
+
+def resume(args, world, device) -> int:
+    from ..train import train
+    from ..train.run_dir import partial_path, read_private_record
+
+    given = [f"--{flag.replace('_', '-')}" for flag in [*FIELD_FLAGS, "preset", "config", "label_names", "out",
+                                                         "overwrite", "dry_run"]
+             if getattr(args, flag, None) not in (None, False)]
+    if given:
+        raise ConfigError(f"--resume continues the run with its saved configuration and data; drop {', '.join(given)} "
+                          "(only --data-dir, --force, --device, --no-progress apply)")
+    out = Path(args.resume)
+
+    def saved() -> tuple[dict, dict]:  # rank 0's file system holds the run
+        config = partial_path(out) / "config.json"
+        if not config.is_file():
+            raise ConfigError(f"nothing to resume: {partial_path(out)} holds no interrupted run")
+        return json.loads(config.read_text())["config"], read_private_record(partial_path(out))
+
+    config, record = world.from_main(saved, share=True)
+    # config.json names the data only; its location (and --data-dir) is in the private record
+    cfg = TrainConfig.from_dict(config).replace(dataset=record.get("dataset") or config["dataset"])
+    data_dir = args.data_dir or record.get("data_dir")
+    data = load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
+                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size)
+    result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world,
+                   force=args.force, data_location={"data_dir": data_dir} if data_dir else None)
+    if world.main:
+        print(final_line(result, cfg, world, device))
+    return 0
 
 
 def run(args) -> int:
@@ -151,20 +237,25 @@ def _train(args, world, device) -> int:
     cfg = config_from_args(args)
     if args.force:
         raise ConfigError("--force only applies to --resume")
+    if own_data(cfg):  # remembered (privately) for --resume from anywhere; the released files name it only
+        cfg = cfg.replace(dataset=str(Path(cfg.dataset).resolve()))
     require_public_label_set(cfg)
+    check_shape_early(cfg)
     if args.dry_run:  # the plan from public facts only: n from the file's header, K from the benchmark or the flag
         num_classes = BENCHMARKS[cfg.dataset].num_classes if is_benchmark(cfg.dataset) else cfg.num_classes
         if num_classes is None:
-            raise ConfigError("--dry-run on your own data needs --num-classes K")
+            raise ConfigError("--dry-run on your own data needs --num-classes K or --label-names FILE")
         print_plan(cfg, dataset_size(cfg.dataset), num_classes)
         return 0
-    out = Path(args.out) if args.out else Path("runs") / f"{args.preset}-{Path(cfg.dataset).stem}-{cfg.mode}"
+    name = preset_name(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-{Path(cfg.dataset).stem}-{cfg.mode}"
     world.from_main(lambda: check_output_dir(out, args.overwrite))  # before loading data: fail fast
-    data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes)
+    data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes,
+                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size)
     if world.main:
         print_plan(cfg, len(data), data.num_classes)
     result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
-                   world=world)
+                   world=world, data_location={"data_dir": str(Path(args.data_dir).resolve())} if args.data_dir else None)
     if world.main:
         print(final_line(result, cfg, world, device))
     return 0

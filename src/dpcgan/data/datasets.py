@@ -127,9 +127,11 @@ def load_benchmark(name: str, split: str = "train", data_dir: str | os.PathLike 
     return validated(images[:, None], labels, num_classes, source=f"{name}/{split}", name=name)
 
 
-def load_npz(path: str | os.PathLike, num_classes: int | None = None) -> LabeledImages:
-    """A user's labeled images: x (N, H, W) or (N, C, H, W), uint8 in [0, 255] or float in [0, 1]; y (N,)
-    integers. The label set {0..K-1} is treated as public; K is taken from `num_classes` if given."""
+def load_npz(path: str | os.PathLike, num_classes: int | None = None,
+             label_names: list[str] | None = None) -> LabeledImages:
+    """A user's labeled images: x (N, H, W), (N, C, H, W) or (N, H, W, C), uint8 in [0, 255] or float in [0, 1];
+    y (N,) integers in [0, K), or names among `label_names`. The label set is public: K from `num_classes` or the
+    number of label names (inferred from the labels only if neither is given, and then marked so)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -141,8 +143,11 @@ def load_npz(path: str | os.PathLike, num_classes: int | None = None) -> Labeled
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"cannot read {path} as .npz: {e}") from e
-    if x.ndim == 3:
-        x = x[:, None]
+    from .arrays import labels_to_indices, stderr_note, to_nchw
+
+    x = to_nchw(x, source=str(path), announce=stderr_note)
+    if y.ndim == 1:
+        y, num_classes = labels_to_indices(y, label_names, num_classes, source=str(path))
     return validated(x, y, num_classes, source=str(path), name=path.stem)
 
 
@@ -228,21 +233,30 @@ def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: 
 
 
 def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | None = None,
-                 *, num_classes: int | None = None, download: bool = True) -> LabeledImages:
-    """`spec` is a benchmark name ('mnist', 'fashion-mnist') or a path to a .npz file."""
+                 *, num_classes: int | None = None, label_names: list[str] | None = None,
+                 image_size: int | None = None, download: bool = True) -> LabeledImages:
+    """`spec` is a benchmark name ('mnist', 'fashion-mnist'), a .npz file, a directory with x.npy and y.npy, or an
+    image folder (one subfolder per class). A user's files are one split: `split` must be 'train' (pass the test
+    records as their own file)."""
     if spec in BENCHMARKS:
         return load_benchmark(spec, split, data_dir, download=download)
-    if Path(spec).is_dir() and (Path(spec) / "x.npy").is_file():
+    path = Path(spec)
+    if path.is_dir() or path.is_file() or spec.endswith(".npz"):
         if split != "train":
-            raise DataError(f"{spec}: an on-disk dataset has no '{split}' split")
+            raise DataError(f"{spec}: your own dataset is one split; pass the {split} records as their own file")
+    if path.is_dir() and (path / "x.npy").is_file():
         return load_npy_dir(spec, num_classes)
-    if spec.endswith(".npz") or Path(spec).is_file():
-        if split != "train":
-            raise DataError(f"{spec}: a .npz file has no '{split}' split; pass the test records as their own .npz")
-        if not Path(spec).is_file():
+    if path.is_dir():
+        from .arrays import load_image_folder
+
+        if label_names is None and num_classes is not None:
+            raise DataError(f"{spec}: an image folder's classes are named by its subfolders: give --label-names")
+        return load_image_folder(spec, label_names=label_names, image_size=image_size)
+    if spec.endswith(".npz") or path.is_file():
+        if not path.is_file():
             raise DataError(f"{spec}: no such file")
-        return load_npz(spec, num_classes)
-    raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)} or pass a path to a .npz file")
+        return load_npz(spec, num_classes, label_names)
+    raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)}, or pass a .npz file or a folder")
 
 
 def dataset_size(spec: str) -> int:
@@ -263,6 +277,28 @@ def dataset_size(spec: str) -> int:
     except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as e:
         raise DataError(f"{spec}: cannot read the number of records from its header ({e})") from e
     raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)} or pass a path to a .npz file")
+
+
+def dataset_image_shape(spec: str) -> tuple[int, int, int]:
+    """(C, H, W) of a .npz or on-disk dataset from its header (no record read); N×H×W×C is read as training will."""
+    path = Path(spec)
+    try:
+        if path.is_dir():
+            shape = np.load(path / "x.npy", mmap_mode="r", allow_pickle=False).shape
+        else:
+            with zipfile.ZipFile(path) as z, z.open("x.npy") as f:
+                version = np.lib.format.read_magic(f)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape = header(f)[0]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise DataError(f"{spec}: cannot read the image shape from its header ({e})") from e
+    if len(shape) == 3:
+        return (1, *shape[1:])
+    if len(shape) == 4 and shape[1] not in (1, 3) and shape[-1] in (1, 3):
+        return (shape[3], shape[1], shape[2])
+    if len(shape) == 4:
+        return tuple(shape[1:])
+    raise DataError(f"{spec}: x must be (N, H, W), (N, C, H, W) or (N, H, W, C), got shape {shape}")
 
 
 def is_benchmark(spec: str) -> bool:

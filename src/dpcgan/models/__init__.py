@@ -50,6 +50,31 @@ def _conv(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
 ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv}
 
 
+# What each architecture can take (checked before any record is read).
+def _any_size(shape) -> str | None:
+    return None
+
+
+def _square_multiple_of_4(shape) -> str | None:
+    _, h, w = shape
+    if h != w or h % 4:
+        return f"square images whose side is a multiple of 4 (28×28, 32×32, 64×64, ...), got {h}×{w}"
+    return None
+
+
+SHAPE_RULES = {"paper-fc": _any_size, "conv": _square_multiple_of_4}
+
+
+def check_image_shape_for_arch(arch: str, shape) -> None:
+    rule = SHAPE_RULES.get(arch)
+    problem = rule(tuple(shape)) if rule else None
+    if problem:
+        takes = "; ".join(f"{a}: {'any size' if r is _any_size else 'square, side a multiple of 4'}"
+                          for a, r in SHAPE_RULES.items())
+        raise ConfigError(f"architecture {arch!r} needs {problem}; resize with --image-size S (image folders) or "
+                          f"choose another architecture ({takes})")
+
+
 def build_models(spec: ModelSpec, *, private: bool = True) -> tuple[nn.Module, nn.Module]:
     if spec.arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {spec.arch!r}: choose one of {sorted(ARCHITECTURES)}")
@@ -63,6 +88,6 @@ def build_generator(spec: ModelSpec) -> nn.Module:
     return build_models(spec, private=False)[0]
 
 
-__all__ = ["ModelSpec", "ARCHITECTURES", "build_models", "build_generator", "check_private_discriminator",
+__all__ = ["ModelSpec", "ARCHITECTURES", "build_models", "check_image_shape_for_arch", "build_generator", "check_private_discriminator",
            "FCGenerator", "FCDiscriminator",
            "ConvGenerator", "ConvProjectionDiscriminator"]

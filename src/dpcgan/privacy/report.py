@@ -114,7 +114,7 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "d_steps_per_g_step": cfg.d_steps_per_g,
         "assumed_public": {
             "n": plan.n,
-            "label_set": list(range(spec.num_classes)),
+            "label_set": list(cfg.label_names) if cfg.label_names else list(range(spec.num_classes)),
             "image_shape": list(spec.image_shape),
             "dataset": dataset_name,
             "architecture": spec.to_dict(),

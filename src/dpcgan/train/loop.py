@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a notebook widget in Jupyter, the plain bar in a terminal
 
 from ..config import DP_HISTOGRAM, PrivacyPlan, TrainConfig, resolve_plan
 from ..data import LabeledImages, PoissonSampler
@@ -31,9 +31,13 @@ from ..rng import make_generators
 from ..sample import generator_checkpoint, write_sample_grid
 from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mark_superseded, save_checkpoint,
                          superseded_at)
-from .run_dir import (METRICS_FILE, StagedRunDir, public_config, public_dataset_name, read_private_record,
+from .run_dir import (METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_config, public_dataset_name, read_private_record,
                       update_private_record)
 from .steps import DStepSettings, discriminator_step, generator_step
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says whether the run was kept and how to resume it."""
 
 
 @dataclass
@@ -86,18 +90,21 @@ def run_config(cfg: TrainConfig, plan: PrivacyPlan, spec: ModelSpec, data: Label
 
 def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, *, overwrite: bool = False,
           progress: bool = True, resume: bool = False, device: str | torch.device | None = None,
-          world: World | None = None, force: bool = False) -> TrainResult:
+          world: World | None = None, force: bool = False, data_location: dict | None = None) -> TrainResult:
     """Train DP-CGAN on `data` and (if `out`) write the run directory. Everything that can be checked
     without training is checked before anything is written. With resume=True, continue the interrupted run
     of `out` from its last checkpoint.
 
     device: 'cpu' (default), 'cuda', 'auto' or a torch.device. world: this process among the torchrun processes
     (default: from torch.distributed if initialised, else a single process); only rank 0 uses `out`.
-    force: resume even a checkpoint that its run already continued past (a fork: costs more than one epsilon)."""
+    force: resume even a checkpoint that its run already continued past (a fork: costs more than one epsilon).
+    data_location: where the data was read from (e.g. {"data_dir": ...}), kept in the run's private record so
+    that `dpcgan train --resume OUT` finds it again."""
     if cfg.mode != "off" and data.label_set_inferred:
-        raise ConfigError("the label set was read off the private labels (max label + 1), which the privacy "
-                          "analysis does not cover: give it as a public input with --num-classes K "
-                          "(Python: load the data with num_classes=K)")
+        raise ConfigError("the label set was read off the private data (max label + 1, or an image folder's "
+                          "subfolders), which the privacy analysis does not cover: give it as a public input with "
+                          "--num-classes K or --label-names FILE (Python: DPCGAN.fit(..., labels=[...]) or "
+                          "num_classes=K)")
     world = world or World.current()
     device = resolve_device(device)
     plan = resolve_plan(cfg, len(data), data.num_classes)
@@ -114,10 +121,11 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     world.broadcast_module_(G, D)  # release mode: each rank drew its own initialisation; use rank 0's
     if out is None and resume:
         raise ConfigError("resume needs the run's output directory")
+    data_location = dict(data_location or {}, dataset=str(cfg.dataset))
     run = world.from_main(lambda: StagedRunDir(out, overwrite, resume=resume) if out is not None else None)
     try:
         result = _train(cfg, plan, spec, data, G, D, gens, run.path if run else None, progress and world.main,
-                        resume, device, world, fingerprint, force)
+                        resume, device, world, fingerprint, force, data_location)
         if run is not None:
             (run.path / CHECKPOINT_NAME).unlink(missing_ok=True)
             result.run_dir = run.commit()
@@ -125,14 +133,19 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
         return result
     except BaseException as e:
         # Keep an interrupted run that has a checkpoint (it can be resumed); remove anything else.
-        if run is not None and not (run.path / CHECKPOINT_NAME).is_file():
+        kept = run is not None and (run.path / CHECKPOINT_NAME).is_file()
+        if run is not None and not kept:
             run.abort()
-        elif run is not None and isinstance(e, KeyboardInterrupt):
-            print(f"\ninterrupted: continue with `dpcgan train --resume {run.out}`")
+        if isinstance(e, KeyboardInterrupt) and world.main:
+            hint = (f"interrupted: the run is kept in {run.path} (last checkpoint); continue it with "
+                    f"`dpcgan train --resume {run.out}`" if kept else
+                    "interrupted before the first checkpoint: nothing was kept")
+            raise TrainingInterrupted(hint) from e
         raise
 
 
-def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device, world, force) -> dict | None:
+def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device, world, force,
+                     data_location) -> dict | None:
     """Rank 0: check the run directory, load the checkpoint (None if none yet); write config.json if new.
     A resume is recorded in the private record (and later in privacy.json): from which step, how far the run
     had got, whether it is a fork."""
@@ -141,7 +154,7 @@ def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, devic
     metrics_path = run_path / METRICS_FILE
     if not resume:
         write_json_atomic(run_path / "config.json", run_config(cfg, plan, spec, data))
-        update_private_record(run_path, dataset=str(cfg.dataset), resumes=[])
+        update_private_record(run_path, **data_location, resumes=[])
         return None
     saved = json.loads((run_path / "config.json").read_text())
     if saved != run_config(cfg, plan, spec, data):
@@ -172,7 +185,7 @@ def _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, devic
 
 
 def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device, world, fingerprint,
-           force) -> TrainResult:
+           force, data_location) -> TrainResult:
     private = cfg.mode != "off"
     sigma = plan.noise_multiplier if private else 0.0
     d_opt = d_optimizer(cfg, D)
@@ -183,7 +196,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     metrics_path = run_path / METRICS_FILE if run_path is not None else None
     # Rank 0 reads the checkpoint (its file system); every rank gets it, each takes its own generator states.
     ckpt = world.from_main(lambda: _resume_or_start(cfg, plan, spec, data, run_path, fingerprint, resume, device,
-                                                    world, force), share=resume and world.size > 1)
+                                                    world, force, data_location), share=resume and world.size > 1)
     checkpoint_id = None
     if ckpt is not None:
         checkpoint_id = ckpt.get("checkpoint_id")
@@ -210,9 +223,15 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma)
-    t0 = time.perf_counter()
-    bar = tqdm(total=plan.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=f"DP-CGAN ({cfg.mode})")
+    t0 = last_checkpoint_t = time.perf_counter()
+    # Not a terminal (a log file, a notebook's captured output): a plain line per log row instead of tqdm frames.
+    plain_progress = progress and not sys.stderr.isatty()
+    bar = tqdm(total=plan.steps, initial=step, disable=not progress or plain_progress, unit="step",
+               dynamic_ncols=True, desc=f"DP-CGAN ({cfg.mode})")
+    grid_steps = {round(k * plan.steps / cfg.progress_grids) for k in range(1, cfg.progress_grids + 1)} \
+        if cfg.progress_grids and run_path is not None else set()
+    if grid_steps:
+        (run_path / PROGRESS_DIR).mkdir(exist_ok=True)
     try:
         while step < plan.steps:
             if private:
@@ -247,7 +266,17 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                                 d_fake=f"{stats['d_loss_fake']:.3f}", g=f"{stats['g_loss']:.3f}", refresh=False)
                 if metrics_path is not None:
                     append_line(metrics_path, json.dumps(row))
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < plan.steps:
+                if plain_progress:
+                    print(f"step {step}/{plan.steps}  eps {eps:.3f}  d_real {stats['d_loss_real']:.3f}  "
+                          f"d_fake {stats['d_loss_fake']:.3f}  g {stats['g_loss']:.3f}  "
+                          f"{row['elapsed_s']:.0f} s", file=sys.stderr, flush=True)
+            if step in grid_steps:  # the released G's history: post-processing, covered by the run's epsilon
+                write_sample_grid(G_ema if G_ema is not None else G,
+                                  run_path / PROGRESS_DIR / f"step_{step:07d}.png", gens.preview)
+            timed = (world.size == 1 and run_path is not None and cfg.checkpoint_minutes > 0
+                     and time.perf_counter() - last_checkpoint_t >= 60 * cfg.checkpoint_minutes)
+            if ((cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or timed) and step < plan.steps:
+                last_checkpoint_t = time.perf_counter()
                 new_id = _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger,
                                      gens=gens, spec=spec, fingerprint=fingerprint, device=device, world=world,
                                      G_ema=G_ema, label_prior=label_prior)

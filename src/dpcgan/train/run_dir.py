@@ -3,8 +3,8 @@ interrupted run never leaves a half-written run directory at --out. An interrupt
 `<out>.partial/` (with its last checkpoint) for `dpcgan train --resume OUT`.
 
 What may be released and what may not are kept apart:
-  RUN/            config.json, privacy.json, generator.pt, discriminator.pt, samples.png (and later synthetic.npz,
-                  evaluation/audit/report files): covered by the run's epsilon, or public by assumption;
+  RUN/            config.json, privacy.json, generator.pt, discriminator.pt, samples.png, progress/ (and later
+                  synthetic.npz, evaluation/audit/report files): covered by the run's epsilon, or public by assumption;
   RUN/private/    metrics.jsonl (un-noised losses on real batches, real batch sizes), checkpoint.pt (RNG states,
                   a SHA-256 of the whole dataset), run.json (where the data is, wall time, resume history).
 """
@@ -24,8 +24,9 @@ RUN_MARKER = "config.json"
 PRIVATE_DIR = "private"
 METRICS_FILE = f"{PRIVATE_DIR}/metrics.jsonl"
 PRIVATE_RECORD = f"{PRIVATE_DIR}/run.json"
-RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png",
-                    "synthetic.npz", "synthetic.json", "evaluation.json", "audit.json")
+PROGRESS_DIR = "progress"   # sample grids saved during training (post-processing of the released G's history)
+RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png", PROGRESS_DIR,
+                    "synthetic.npz", "synthetic.json", "evaluation.json", "audit.json", "MODEL_CARD.md")
 
 
 def public_dataset_name(spec: str) -> str:

@@ -1,0 +1,154 @@
+"""One object to fit and sample, like synthcity, SmartNoise Synth or SDV, with dpcgan's exact ledger behind it.
+
+    from dpcgan import DPCGAN
+    m = DPCGAN(preset="mnist-eps10", epsilon=5.0, delta=1e-5)          # any TrainConfig field as a keyword
+    m.fit(x, y, labels=["benign", "malignant", "normal"])             # or num_classes=K
+    x_syn, y_syn = m.sample(10_000)
+    m.epsilon, m.privacy_report()
+    m.save("runs/scans-eps5"); m2 = DPCGAN.load("runs/scans-eps5")
+
+A fitted model is a normal run directory (written to `out`, or to a temporary folder until `save`), so the CLI's
+`sample`, `evaluate`, `audit` and `report` work on it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import TrainConfig, preset as preset_config, validate
+from .data.arrays import check_label_names, images_from_arrays
+from .errors import DPCGANError
+from .sample import load_generator, run_label_names, sample_synthetic
+
+
+class DPCGAN:
+    """A DP-CGAN with a fixed configuration: the preset, with `epsilon`, `delta` and any TrainConfig field
+    overridden. The label set (names or K) is a public input given to `fit`."""
+
+    def __init__(self, preset: str = "mnist-eps10", *, epsilon: float | None = None, delta: float | None = None,
+                 **overrides):
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise DPCGANError(f"unknown setting(s) {unknown}: the keywords are TrainConfig fields ({sorted(known)})")
+        cfg = preset_config(preset)
+        if epsilon is not None:
+            # a cap with a calibrating preset: sigma is calibrated to spend it in the preset's D steps
+            overrides.setdefault("target_epsilon", epsilon)
+        if delta is not None:
+            overrides.setdefault("delta", delta)
+        self.config: TrainConfig = cfg.replace(**overrides)
+        validate(self.config)
+        self.run_dir: Path | None = None
+        self._temporary: Path | None = None
+        self._names_in: bool = False   # were the training labels given as names (then samples get names too)
+
+    # --- training ------------------------------------------------------------------------------------------------
+    def fit(self, x, y, *, labels: list[str] | None = None, num_classes: int | None = None,
+            out: str | Path | None = None, overwrite: bool = False, progress: bool = True,
+            device: str | None = None) -> "DPCGAN":
+        """Train on images x (numpy or torch; N×H×W, N×C×H×W or N×H×W×C; uint8 0-255 or float 0-1) and labels y
+        (integers in [0, K) or names among `labels`). Writes the run directory to `out` while training
+        (checkpoints: resume with `dpcgan train --resume OUT`), else to a temporary folder kept until `save`."""
+        from .train import train
+
+        if labels is not None:
+            labels = check_label_names(labels, source="labels")
+        data = images_from_arrays(x, y, label_names=labels, num_classes=num_classes, name="array")
+        self._names_in = labels is not None and np.asarray(y if not hasattr(y, "numpy") else y.numpy()).dtype.kind in "USO"
+        cfg = self.config.replace(dataset="array", num_classes=data.num_classes,
+                                  label_names=tuple(labels) if labels is not None else None)
+        if out is None:
+            self._temporary = Path(tempfile.mkdtemp(prefix="dpcgan-"))
+            out, overwrite = self._temporary / "run", False
+        result = train(cfg, data, out, overwrite=overwrite, progress=progress, device=device)
+        self.config, self.run_dir = cfg, Path(result.run_dir)
+        return self
+
+    # --- the released model ------------------------------------------------------------------------------------
+    def _require_fit(self) -> Path:
+        if self.run_dir is None:
+            raise DPCGANError("the model is not fitted: call fit(x, y, ...) or DPCGAN.load(RUN)")
+        return self.run_dir
+
+    def sample(self, n: int, seed: int | None = None, label_prior: str | list[float] = "trained"):
+        """n labeled samples: x as synthetic.npz holds it (uint8, N×H×W for one channel, else N×C×H×W) and y as the
+        labels were given to fit (names, or integers). Post-processing: no privacy cost."""
+        run = self._require_fit()
+        if n < 1:
+            raise DPCGANError(f"n must be >= 1 (got {n})")
+        G, ckpt = load_generator(run)
+        if isinstance(label_prior, str):
+            prior = list(ckpt["label_prior"]) if label_prior == "trained" else None
+            if prior is None:
+                from .config import load_label_prior
+
+                prior = load_label_prior(label_prior, G.num_classes)
+        else:
+            w = np.asarray(label_prior, dtype=float)
+            if w.shape != (G.num_classes,) or (w < 0).any() or w.sum() <= 0:
+                raise DPCGANError(f"label_prior: expected {G.num_classes} non-negative weights")
+            prior = (w / w.sum()).tolist()
+        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed()))
+        x, y = sample_synthetic(G, n, prior, gen)
+        if self._names_in:
+            y = np.asarray(self.label_names, dtype=object)[y]
+        return x, y
+
+    @property
+    def label_names(self) -> list[str]:
+        run = self._require_fit()
+        return run_label_names(run, json.loads((run / "config.json").read_text())["dataset"]["num_classes"])
+
+    def privacy_report(self) -> dict:
+        """The run's privacy.json."""
+        return json.loads((self._require_fit() / "privacy.json").read_text())
+
+    @property
+    def epsilon(self) -> float | None:
+        """The epsilon spent, under the run's headline conversion (the one to quote: privacy_report()['report_this'])."""
+        return self.privacy_report()["epsilon"]
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Copy the run directory (releasable files and its private/ folder) to `path`."""
+        run, dest = self._require_fit(), Path(path)
+        if dest.resolve() == run.resolve():
+            return dest
+        if dest.exists():
+            if not overwrite:
+                raise DPCGANError(f"{dest} already exists; pass overwrite=True or choose another path")
+            if not (dest / "config.json").is_file():
+                raise DPCGANError(f"{dest} is not a dpcgan run; refusing to overwrite it")
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            shutil.copytree(run, staging / "run")
+            (staging / "run").rename(dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return dest
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DPCGAN":
+        """A fitted model from a run directory (written by fit(out=...), save, or `dpcgan train`)."""
+        run = Path(path)
+        config_file = run / "config.json"
+        if not (config_file.is_file() and (run / "generator.pt").is_file()):
+            raise DPCGANError(f"{run} is not a completed dpcgan run (config.json and generator.pt expected)")
+        model = cls.__new__(cls)
+        model.config = TrainConfig.from_dict(json.loads(config_file.read_text())["config"])
+        model.run_dir, model._temporary = run, None
+        model._names_in = model.config.label_names is not None
+        return model
+
+    def __repr__(self) -> str:
+        state = f"fitted, epsilon={self.epsilon:.4g}" if self.run_dir is not None else "not fitted"
+        return f"DPCGAN({state}, run_dir={self.run_dir})"
