@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--runs", default=str(REPO / "runs" / "levers"))
     ap.add_argument("--out", default="levers.md")
     ap.add_argument("--reuse", action="store_true", help="evaluate an existing run directory again")
+    ap.add_argument("--batch-bn", action="store_true", help="also score samples drawn with batch-statistics BN")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -94,9 +95,11 @@ def main() -> None:
     test_data = load_dataset(cfg.dataset, "test", args.data_dir)
     label = "full"
     if args.proxy_batch:
-        full = resolve_plan(cfg, len(train_data), train_data.num_classes)
+        full = resolve_plan(cfg.replace(mode="split"), len(train_data), train_data.num_classes)
         sigma = full.noise_multiplier * args.proxy_batch / cfg.batch_size
         cfg = cfg.replace(batch_size=args.proxy_batch, noise_multiplier=sigma, steps=full.steps, target_epsilon=None)
+        if cfg.mode == "off":
+            cfg = cfg.replace(noise_multiplier=None)
         label = f"proxy of B={full.sample_rate * full.n:.0f}, sigma={full.noise_multiplier:.3f}"
     out = Path(args.runs) / args.name
     if not (args.reuse and (out / "privacy.json").is_file()):
@@ -106,7 +109,7 @@ def main() -> None:
     prior = list(ckpt["label_prior"])
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules())
     results = {}
-    for mode in (("eval", "batch") if has_bn else ("eval",)):
+    for mode in (("eval", "batch") if has_bn and args.batch_bn else ("eval",)):
         x, y = sample(G, args.n_synthetic, prior, args.seed, batch_stats=mode == "batch")
         results[mode] = evaluate(x, y, train_data, test_data, args.seed)
     write_json_atomic(out / "lever_evaluation.json", results)
@@ -116,7 +119,8 @@ def main() -> None:
     fmt = lambda v: f"{100 * v:.2f}" if v is not None else "-"
     g_steps = report.get("g_steps", report["d_steps"] // cfg.d_steps_per_g)
     n_d = "adaptive" if getattr(cfg, "adaptive_d_steps", False) else cfg.d_steps_per_g
-    row = (f"| {args.name} | {label}; `{json.dumps(overrides)}` | {report['epsilon']:.3g} "
+    eps = "inf (off)" if report["epsilon"] is None else f"{report['epsilon']:.3g}"
+    row = (f"| {args.name} | {label}; `{json.dumps(overrides)}` | {eps} "
            f"| {report.get('noise_multiplier', cfg.noise_multiplier) or 0:.4g} | {cfg.batch_size} | {report['d_steps']} "
            f"| {n_d} | {g_steps} | {report['wall_time_s'] / 60:.1f} min | {args.n_synthetic} "
            f"| **{fmt(ev['cnn']['accuracy'])}** | {fmt(results['batch']['cnn']['accuracy']) if 'batch' in results else '-'} "

@@ -361,3 +361,18 @@ def test_precision_recall_detects_mode_collapse():
 def test_bad_utility_lever_settings_are_refused(bad, message):
     with pytest.raises(ConfigError, match=message):
         resolve_plan(preset("paper").replace(**bad), 60000, 10)
+
+
+def test_cli_set_reaches_every_lever():
+    import argparse
+
+    from dpcgan.commands import train as train_cmd
+    ap = argparse.ArgumentParser()
+    train_cmd.add_parser(ap.add_subparsers())
+    args = ap.parse_args(["train", "--preset", "mnist-eps10", "--set", "loss=hinge", "--set", "fake_reuse=true",
+                          "--set", "g_ema=0.999", "--set", "d_betas=[0.0, 0.999]", "--set", "mode-seeking=0.5"])
+    cfg = train_cmd.config_from_args(args)
+    assert (cfg.loss, cfg.fake_reuse, cfg.g_ema, cfg.d_betas, cfg.mode_seeking) == ("hinge", True, 0.999,
+                                                                                     (0.0, 0.999), 0.5)
+    with pytest.raises(ConfigError, match="FIELD"):
+        train_cmd.config_from_args(ap.parse_args(["train", "--set", "no_such_field=1"]))
