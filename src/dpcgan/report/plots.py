@@ -41,7 +41,8 @@ def epsilon_plot(steps: Sequence[int], curves: dict[str, Sequence[float]], *, he
                     xytext=(-10, 8), ha="right")
     ax.set_xlabel("D steps")
     ax.set_ylabel(f"ε (δ = {delta:g})")
-    ax.set_ylim(bottom=0)
+    top = max([max(e) for e in curves.values() if len(e)] + [cap or 0.0])
+    ax.set_ylim(0, 1.15 * top if top > 0 else 1.0)  # room for the label above the last point
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return _png(fig)
