@@ -37,8 +37,9 @@ def epsilon_plot(steps: Sequence[int], curves: dict[str, Sequence[float]], *, he
     if cap is not None:
         ax.axhline(cap, color="grey", ls=":", label=f"cap {cap:g}")
     if curves.get(headline):
+        ax.plot([steps[-1]], [curves[headline][-1]], "o", color=ax.lines[0].get_color())
         ax.annotate(f"ε = {curves[headline][-1]:.2f}", (steps[-1], curves[headline][-1]), textcoords="offset points",
-                    xytext=(-10, 8), ha="right")
+                    xytext=(-8, -16), ha="right", bbox={"fc": "white", "ec": "none", "alpha": 0.85})
     ax.set_xlabel("D steps")
     ax.set_ylabel(f"ε (δ = {delta:g})")
     top = max([max(e) for e in curves.values() if len(e)] + [cap or 0.0])
