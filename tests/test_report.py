@@ -193,6 +193,28 @@ def test_report_with_label_names_progress_evaluation_and_audit(decorated_run):
     assert "distance_to_closest_synthetic" not in public_html and "0.4321" in public_html
 
 
+def test_report_of_a_non_private_run_says_no_guarantee(small_npz, tmp_path):
+    out = tmp_path / "off"
+    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+                 "--mode", "off", "--steps", "10", "--log-every", "5", "--out", str(out), "--no-progress"]) == 0
+    html, card = report(out)
+    assert assert_self_contained(html) == 2  # samples and losses: no epsilon curve, no clipping in --mode off
+    text = " ".join(parse(html).text)
+    assert "No privacy guarantee" in text and "NOT FOR RELEASE: this run is not private" in text
+    assert "No privacy guarantee" in card and "NOT FOR RELEASE" in card and "ε =" not in card
+
+
+def test_resumes_and_forks_are_flagged(run_copy):
+    privacy = json.loads((run_copy / "privacy.json").read_text())
+    privacy["resumes"] = [{"from_step": 10, "reached_step": 15, "steps_rerun_at_least": 5, "fork": False},
+                          {"from_step": 10, "reached_step": 20, "steps_rerun_at_least": 10, "fork": True}]
+    (run_copy / "privacy.json").write_text(json.dumps(privacy))
+    html, card = report(run_copy, "--public-only")
+    text = " ".join(parse(html).text)
+    assert "resumed from D step 10" in text and "1 FORK(S)" in text and "a FORK" in text
+    assert "**1 fork(s)**" in card and "a FORK" in card
+
+
 def test_report_refuses_what_is_not_a_finished_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a finished dpcgan run" in capsys.readouterr().err

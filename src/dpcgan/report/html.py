@@ -188,10 +188,11 @@ def private_section(run: RunFiles) -> str:
            "by the DP guarantee.</p><h2>Private: training diagnostics</h2>"]
     rows = run.metrics
     if rows:
-        out.append(img(plots.metric_plot(rows, ("d_loss_real", "d_loss_fake", "g_loss"), ylabel="loss",
-                                         title="Losses (private/metrics.jsonl)"), "loss curves"))
-        out.append(img(plots.metric_plot(rows, ("clipped_fraction",), ylabel="fraction",
-                                         title="Fraction of per-example gradients clipped"), "clipped fraction"))
+        for keys, ylabel, title, alt in [
+                (("d_loss_real", "d_loss_fake", "g_loss"), "loss", "Losses (private/metrics.jsonl)", "loss curves"),
+                (("clipped_fraction",), "fraction", "Fraction of per-example gradients clipped", "clipped fraction")]:
+            png = plots.metric_plot(rows, keys, ylabel=ylabel, title=title)
+            out.append(img(png, alt) if png else f"<p>No {escape(alt)} logged.</p>")
         out.append(f"<p>{len(rows)} logged D steps from private/metrics.jsonl.</p>")
     else:
         out.append("<p>No private/metrics.jsonl.</p>")

@@ -22,9 +22,10 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
     out = [f"# Model card: {name}", ""]
     if st.release_note:
         out += [f"> **{st.release_note}**", ""]
+    how = ("DP-CGAN: the discriminator trained with DP-SGD, the generator only through it" if st.private else
+           "a non-private CGAN, --mode off")
     out += ["A conditional GAN generator (`generator.pt`, with its discriminator `discriminator.pt`) trained with "
-            "dpcgan (DP-CGAN: the discriminator trained with DP-SGD, the generator only through it). It draws labeled "
-            "synthetic images: `dpcgan sample RUN -n N`.", ""]
+            f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", ""]
     out += ["## Privacy", ""]
     if st.private:
         out += [f"**(ε = {st.epsilon:.2f}, δ = {st.delta:g})-differential privacy** ({st.conversion} RDP conversion).",

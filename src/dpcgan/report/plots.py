@@ -49,8 +49,10 @@ def epsilon_plot(steps: Sequence[int], curves: dict[str, Sequence[float]], *, he
     return _png(fig)
 
 
-def metric_plot(rows: list[dict], keys: Sequence[str], *, ylabel: str, title: str) -> bytes:
-    """Lines of metrics.jsonl columns against the D step."""
+def metric_plot(rows: list[dict], keys: Sequence[str], *, ylabel: str, title: str) -> bytes | None:
+    """Lines of metrics.jsonl columns against the D step; None when none of the columns was logged."""
+    if not any(r.get(key) is not None for r in rows for key in keys):
+        return None
     fig = _figure(7, 3.2)
     ax = fig.add_subplot()
     steps = [r["step"] for r in rows]
