@@ -20,6 +20,7 @@ from dpcgan.cli import main
 from dpcgan.io import png_bytes
 from dpcgan.privacy.accountant import PrivacyLedger
 from dpcgan.report.epsilon_curve import epsilon_after, epsilon_by_step
+from dpcgan.report.html import MAX_PROGRESS
 from dpcgan.report.run_files import load_run
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -27,7 +28,7 @@ NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, small_npz):
-    """20 seeded D steps on 2,000 MNIST records, 4 rows in private/metrics.jsonl."""
+    """20 seeded D steps on 2,000 MNIST records, 4 rows in private/metrics.jsonl, grids in progress/."""
     out = tmp_path_factory.mktemp("report") / "tiny"
     rc = main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                "--sigma", "1.1", "--steps", "20", "--seed", "0", "--out", str(out), "--no-progress", "--log-every", "5"])
@@ -43,14 +44,11 @@ def run_copy(tiny_run, tmp_path):
 
 @pytest.fixture
 def decorated_run(run_copy):
-    """The tiny run with label names, progress grids, an evaluation and an audit (made-up values with the keys
-    `dpcgan evaluate` and `dpcgan audit` write: those commands take minutes)."""
+    """The tiny run with label names, an evaluation and an audit (made-up values with the keys `dpcgan evaluate`
+    and `dpcgan audit` write: those commands take minutes)."""
     config = json.loads((run_copy / "config.json").read_text())
     config["config"]["label_names"] = NAMES
     (run_copy / "config.json").write_text(json.dumps(config))
-    (run_copy / "progress").mkdir()
-    for step in (5, 10, 20):
-        shutil.copy(run_copy / "samples.png", run_copy / "progress" / f"step_{step:07d}.png")
     confusion = (np.eye(10, dtype=int) * 80 + 2).tolist()
     (run_copy / "evaluation.json").write_text(json.dumps({
         "format": "dpcgan-evaluation-v1", "input": "synthetic", "dataset": "mnist", "num_classes": 10,
@@ -110,6 +108,11 @@ def assert_self_contained(html: str) -> int:
     return len(images)
 
 
+def progress_grids(run: Path) -> int:
+    """How many training-progress grids the report shows."""
+    return min(MAX_PROGRESS, len(list((run / "progress").glob("step_*.png"))))
+
+
 def report(run: Path, *extra: str) -> tuple[str, str]:
     assert main(["report", str(run), *extra]) == 0
     return (run / "report.html").read_text(encoding="utf-8"), (run / "MODEL_CARD.md").read_text(encoding="utf-8")
@@ -133,14 +136,15 @@ def test_report_is_self_contained_with_epsilon_and_private_banner(run_copy, caps
     assert "contains PRIVATE content" in out and "NOT FOR RELEASE" in out
     privacy = json.loads((run_copy / "privacy.json").read_text())
     eps = privacy["report_this"]["epsilon"]
-    # epsilon plot, samples, losses, clipped fraction
-    assert assert_self_contained(html) == 4
+    # epsilon plot, samples, progress grids, losses, clipped fraction
+    assert progress_grids(run_copy) > 1
+    assert assert_self_contained(html) == 4 + progress_grids(run_copy)
     text = " ".join(parse(html).text)
     assert f"ε = {eps:.2f}, δ = {privacy['report_this']['delta']:g}" in text
     assert privacy["report_this"]["how_to_quote"] in text
     assert "PRIVATE — do not release" in text and "This report contains PRIVATE content" in text
     assert "NOT FOR RELEASE" in text and 'id="not-for-release"' in html  # seeded run
-    assert "No progress grids" in text and "Not evaluated" in text and "No audit.json" in text
+    assert "D step 20" in text and "Not evaluated" in text and "No audit.json" in text
     for item in privacy["not_covered"]:
         assert item in text
     assert privacy["software"]["torch"] in text and '"noise_multiplier": 1.1' in text
@@ -150,7 +154,7 @@ def test_report_is_self_contained_with_epsilon_and_private_banner(run_copy, caps
 def test_public_only_report_and_model_card_hold_nothing_private(run_copy):
     secrets = private_strings(run_copy)
     html, card = report(run_copy, "--public-only")
-    assert assert_self_contained(html) == 2  # epsilon plot and samples
+    assert assert_self_contained(html) == 2 + progress_grids(run_copy)  # epsilon plot, samples, progress
     text = " ".join(parse(html).text)
     assert "PRIVATE — do not release" not in text and 'id="private"' not in html
     assert 'id="public-only"' in html
@@ -164,7 +168,9 @@ def test_public_only_report_and_model_card_hold_nothing_private(run_copy):
 
 def test_model_card_states_epsilon_delta_and_release_status(run_copy):
     secrets = private_strings(run_copy)
-    _, card = report(run_copy)
+    shutil.rmtree(run_copy / "progress")  # a run trained without progress grids
+    html, card = report(run_copy)
+    assert "No progress grids" in html
     privacy = json.loads((run_copy / "privacy.json").read_text())
     quote = privacy["report_this"]
     assert f"(ε = {quote['epsilon']:.2f}, δ = {quote['delta']:g})-differential privacy" in card
@@ -177,10 +183,10 @@ def test_model_card_states_epsilon_delta_and_release_status(run_copy):
 
 def test_report_with_label_names_progress_evaluation_and_audit(decorated_run):
     html, card = report(decorated_run)
-    # epsilon, samples, 3 progress grids, per-class bars, confusion matrix, label histogram, losses, clipped
-    assert assert_self_contained(html) == 10
+    # epsilon, samples, progress grids, per-class bars, confusion matrix, label histogram, losses, clipped
+    assert assert_self_contained(html) == 7 + progress_grids(decorated_run)
     text = " ".join(parse(html).text)
-    assert "D step 5" in text and "D step 20" in text and "zero, one, two" in text
+    assert "D step 20" in text and "zero, one, two" in text
     assert "0.4321" in text and "0.8765" in text and "12.500" in text  # headline metrics
     assert "this evaluation does not" in text
     private_part = html[html.index('id="private"'):]
@@ -189,7 +195,7 @@ def test_report_with_label_names_progress_evaluation_and_audit(decorated_run):
     assert "distance_to_closest_synthetic" not in card and "0.512" not in card
 
     public_html, _ = report(decorated_run, "--public-only")
-    assert assert_self_contained(public_html) == 8
+    assert assert_self_contained(public_html) == 5 + progress_grids(decorated_run)
     assert "distance_to_closest_synthetic" not in public_html and "0.4321" in public_html
 
 
@@ -198,7 +204,8 @@ def test_report_of_a_non_private_run_says_no_guarantee(small_npz, tmp_path):
     assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                  "--mode", "off", "--steps", "10", "--log-every", "5", "--out", str(out), "--no-progress"]) == 0
     html, card = report(out)
-    assert assert_self_contained(html) == 2  # samples and losses: no epsilon curve, no clipping in --mode off
+    # samples, progress grids and losses: no epsilon curve, no clipping in --mode off
+    assert assert_self_contained(html) == 2 + progress_grids(out)
     text = " ".join(parse(html).text)
     assert "No privacy guarantee" in text and "NOT FOR RELEASE: this run is not private" in text
     assert "No privacy guarantee" in card and "NOT FOR RELEASE" in card and "ε =" not in card
@@ -289,7 +296,7 @@ def test_report_renders_in_headless_chromium(decorated_run, tmp_path):
     marker = '<pre id="probe">'
     assert marker in dom.stdout, dom.stdout[-2000:]
     probe = json.loads(dom.stdout.split(marker, 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
-    assert len(probe["images"]) == 10
+    assert len(probe["images"]) == 7 + progress_grids(decorated_run)
     for size in probe["images"]:
         width, height = map(int, size.split("x"))
         assert width > 0 and height > 0, probe

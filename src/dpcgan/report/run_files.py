@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DPCGANError
-from ..train.run_dir import METRICS_FILE
+from ..train.run_dir import METRICS_FILE, PROGRESS_DIR
 
-PROGRESS_DIR = "progress"
 PROGRESS_NAME = re.compile(r"^step_(\d+)\.png$")
 
 
