@@ -28,9 +28,12 @@ NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, small_npz):
-    """20 seeded D steps on 2,000 MNIST records, 4 rows in private/metrics.jsonl, grids in progress/."""
+    """20 seeded D steps on 2,000 MNIST records with label names, 4 rows in private/metrics.jsonl, grids in
+    progress/."""
     out = tmp_path_factory.mktemp("report") / "tiny"
-    rc = main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+    names = out.parent / "names.txt"
+    names.write_text("\n".join(NAMES) + "\n")
+    rc = main(["--threads", "1", "train", "--dataset", str(small_npz), "--label-names", str(names), "--batch-size", "100",
                "--sigma", "1.1", "--steps", "20", "--seed", "0", "--out", str(out), "--no-progress", "--log-every", "5"])
     assert rc == 0
     return out
@@ -44,11 +47,8 @@ def run_copy(tiny_run, tmp_path):
 
 @pytest.fixture
 def decorated_run(run_copy):
-    """The tiny run with label names, an evaluation and an audit (made-up values with the keys `dpcgan evaluate`
-    and `dpcgan audit` write: those commands take minutes)."""
-    config = json.loads((run_copy / "config.json").read_text())
-    config["config"]["label_names"] = NAMES
-    (run_copy / "config.json").write_text(json.dumps(config))
+    """The tiny run with an evaluation and an audit (made-up values with the keys `dpcgan evaluate` and
+    `dpcgan audit` write: those commands take minutes)."""
     confusion = (np.eye(10, dtype=int) * 80 + 2).tolist()
     (run_copy / "evaluation.json").write_text(json.dumps({
         "format": "dpcgan-evaluation-v1", "input": "synthetic", "dataset": "mnist", "num_classes": 10,
@@ -208,6 +208,7 @@ def test_report_of_a_non_private_run_says_no_guarantee(small_npz, tmp_path):
     assert assert_self_contained(html) == 2 + progress_grids(out)
     text = " ".join(parse(html).text)
     assert "No privacy guarantee" in text and "NOT FOR RELEASE: this run is not private" in text
+    assert "Rows, top to bottom: 0, 1, 2, 3" in text  # no label names: the classes by number
     assert "No privacy guarantee" in card and "NOT FOR RELEASE" in card and "ε =" not in card
 
 
