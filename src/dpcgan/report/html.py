@@ -37,9 +37,9 @@ table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ddd;paddin
 vertical-align:top} th{background:#f4f4f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto}
-.strip{display:flex;gap:.8em;overflow-x:auto;padding-bottom:.5em}
+.strip{display:flex;flex-wrap:wrap;gap:.8em;padding-bottom:.5em}
 .strip figure{margin:0;flex:0 0 auto;text-align:center}
-.strip img{width:160px;image-rendering:pixelated;border:1px solid #ddd}
+.strip img{width:150px;image-rendering:pixelated;border:1px solid #ddd}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 """
 
