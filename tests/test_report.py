@@ -223,6 +223,18 @@ def test_resumes_and_forks_are_flagged(run_copy):
     assert "**1 fork(s)**" in card and "a FORK" in card
 
 
+def test_label_names_are_shown_as_literal_text(decorated_run):
+    """Names are the user's strings: HTML-escaped in the page, no mathtext in the plots."""
+    config = json.loads((decorated_run / "config.json").read_text())
+    hostile = ["<img src=x>", "$5 & up", "a_b^c"] + NAMES[3:]
+    config["config"]["label_names"] = hostile
+    (decorated_run / "config.json").write_text(json.dumps(config))
+    html, card = report(decorated_run)
+    assert assert_self_contained(html) == 7 + progress_grids(decorated_run)
+    assert "&lt;img src=x&gt;, $5 &amp; up, a_b^c" in html and "<img src=x>" not in html
+    assert "&lt;img src=x&gt;, $5 &amp; up, a_b^c" in card and "<img" not in card
+
+
 def test_report_refuses_what_is_not_a_finished_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a finished dpcgan run" in capsys.readouterr().err

@@ -10,6 +10,11 @@ from .run_files import RunFiles
 from .statement import Statement
 
 
+def _text(s: object) -> str:
+    """A user-given string (label name, file name) as literal Markdown text: no inline HTML."""
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _bullets(items: list[str]) -> list[str]:
     return [f"- {s}" for s in items]
 
@@ -40,7 +45,7 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
                                                          (p.get("epsilon_by_conversion") or {}).items() if e is not None)
                 + (f"; PLD (tighter, not the headline) {st.epsilon_pld:.4f}" if st.epsilon_pld is not None else "")
                 + (f"; cap {st.epsilon_cap:g}" if st.epsilon_cap is not None else "") + "."]
-    out += ["", "Assumed public:", ""] + _bullets([f"{k}: {v}" for k, v in st.assumed_public])
+    out += ["", "Assumed public:", ""] + _bullets([f"{k}: {_text(v)}" for k, v in st.assumed_public])
     out += ["", "Not covered by the guarantee:", ""] + _bullets(st.not_covered)
     out += ["", "Resumes: none (never interrupted and resumed)."] if not st.resumes else ["", "Resumes:", ""] + _bullets(st.resumes)
     if st.forks:
@@ -51,8 +56,8 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
     out += _bullets([
         f"Architecture: {model.get('arch', cfg.get('arch'))}, latent dimension {model.get('latent_dim')}, "
         f"image shape {' x '.join(str(s) for s in run.image_shape)}.",
-        f"Classes ({run.num_classes}): {', '.join(run.label_names)}.",
-        f"Training data: {cfg.get('dataset')} ({p.get('assumed_public', {}).get('n')} records; named, not located).",
+        f"Classes ({run.num_classes}): {_text(', '.join(run.label_names))}.",
+        f"Training data: {_text(cfg.get('dataset'))} ({p.get('assumed_public', {}).get('n')} records; named, not located).",
         f"Training: mode {cfg.get('mode')}, expected batch size {cfg.get('batch_size')}, "
         f"D optimiser {cfg.get('d_optimizer')} (lr {cfg.get('d_lr')}), G lr {cfg.get('g_lr')}, "
         f"fake-label prior {cfg.get('label_prior')}. The full configuration is in `config.json`.",

@@ -10,6 +10,11 @@ import numpy as np
 DPI = 100
 
 
+def _plain(names: Sequence[str]) -> list[str]:
+    """Label names as literal text: matplotlib would read "$...$" as mathtext."""
+    return [str(n).replace("$", r"\$") for n in names]
+
+
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -79,7 +84,7 @@ def labeled_grid(grid: np.ndarray, label_names: Sequence[str], cell: tuple[int, 
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     ax.set_yticks([pad + r * (h + pad) + h / 2 - 0.5 for r in range(rows)])
-    ax.set_yticklabels([label_names[r] if r < len(label_names) else f"row {r}" for r in range(rows)])
+    ax.set_yticklabels(_plain([label_names[r] if r < len(label_names) else f"row {r}" for r in range(rows)]))
     ax.set_xticks([])
     ax.tick_params(length=0)
     for side in ax.spines.values():
@@ -96,7 +101,7 @@ def bars(values: Sequence[float | None], label_names: Sequence[str], *, ylabel: 
     x = np.arange(len(values))
     ax.bar(x, [0 if v is None else v for v in values], color="#4477aa")
     ax.set_xticks(x)
-    ax.set_xticklabels(label_names[: len(values)], rotation=45 if max(map(len, label_names), default=0) > 3 else 0,
+    ax.set_xticklabels(_plain(label_names[: len(values)]), rotation=45 if max(map(len, label_names), default=0) > 3 else 0,
                        ha="right" if max(map(len, label_names), default=0) > 3 else "center")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -114,7 +119,7 @@ def confusion_image(matrix: Sequence[Sequence[int]], label_names: Sequence[str])
     fig = _figure(max(4.0, 0.5 * k + 2), max(3.5, 0.5 * k + 1.5))
     ax = fig.add_subplot()
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    names = list(label_names[:k]) + [str(i) for i in range(len(label_names), k)]
+    names = _plain(list(label_names[:k]) + [str(i) for i in range(len(label_names), k)])
     ax.set_xticks(range(k))
     ax.set_xticklabels(names, rotation=45 if max(map(len, names), default=0) > 3 else 0)
     ax.set_yticks(range(k))
