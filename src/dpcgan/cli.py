@@ -10,12 +10,13 @@ from .commands import audit as audit_cmd
 from .commands import evaluate as evaluate_cmd
 from .commands import presets as presets_cmd
 from .commands import privacy as privacy_cmd
+from .commands import report as report_cmd
 from .commands import sample as sample_cmd
 from .commands import train as train_cmd
 from .errors import DPCGANError
 
 COMMANDS = {"train": train_cmd, "sample": sample_cmd, "evaluate": evaluate_cmd, "privacy": privacy_cmd,
-            "audit": audit_cmd, "presets": presets_cmd}
+            "audit": audit_cmd, "presets": presets_cmd, "report": report_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:
