@@ -58,7 +58,7 @@ def decorated_run(run_copy):
         "fidelity": {"fid_like": 12.5, "fid_like_real_train_vs_test": 0.5},
         "note": "The synthetic data carries the DP guarantee; this evaluation does not.",
     }))
-    (run_copy / "audit.json").write_text(json.dumps({
+    (run_copy / "private" / "audit.json").write_text(json.dumps({
         "note": "The audit reads the private training data: its output is NOT covered by the DP guarantee.",
         "accounted_epsilon": 2.49, "delta": 1e-5,
         "membership": {"n_per_side": 2000, "attacks": {"distance_to_closest_synthetic": {
@@ -114,8 +114,12 @@ def progress_grids(run: Path) -> int:
 
 
 def report(run: Path, *extra: str) -> tuple[str, str]:
+    """The report the command wrote (the full one in private/ unless --public-only) and the model card."""
     assert main(["report", str(run), *extra]) == 0
-    return (run / "report.html").read_text(encoding="utf-8"), (run / "MODEL_CARD.md").read_text(encoding="utf-8")
+    page = run / "report.html" if "--public-only" in extra else run / "private" / "report.html"
+    if "--public-only" not in extra:  # the releasable page is written too, and is the public-only one
+        assert 'id="public-only"' in (run / "report.html").read_text(encoding="utf-8")
+    return page.read_text(encoding="utf-8"), (run / "MODEL_CARD.md").read_text(encoding="utf-8")
 
 
 def private_strings(run: Path) -> list[str]:
@@ -144,7 +148,7 @@ def test_report_is_self_contained_with_epsilon_and_private_banner(run_copy, caps
     assert privacy["report_this"]["how_to_quote"] in text
     assert "PRIVATE — do not release" in text and "This report contains PRIVATE content" in text
     assert "NOT FOR RELEASE" in text and 'id="not-for-release"' in html  # seeded run
-    assert "D step 20" in text and "Not evaluated" in text and "No audit.json" in text
+    assert "D step 20" in text and "Not evaluated" in text and "No private/audit.json" in text
     for item in privacy["not_covered"]:
         assert item in text
     assert privacy["software"]["torch"] in text and '"noise_multiplier": 1.1' in text
@@ -316,7 +320,8 @@ def test_report_renders_in_headless_chromium(decorated_run, tmp_path):
     assert f"ε = {eps}" in probe["epsilon"]
 
     shot = tmp_path / "report.png"
-    result = chromium(f"--screenshot={shot}", "--window-size=1200,2000", (decorated_run / "report.html").as_uri())
+    result = chromium(f"--screenshot={shot}", "--window-size=1200,2000",
+                      (decorated_run / "private" / "report.html").as_uri())
     assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
     image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert image.shape == (2000, 1200, 3)

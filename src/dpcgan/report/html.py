@@ -199,7 +199,7 @@ def private_section(run: RunFiles) -> str:
     out.append("<h3>Audit</h3>")
     audit = run.audit
     if audit is None:
-        out.append("<p>No audit.json (run <code>dpcgan audit RUN</code>).</p>")
+        out.append("<p>No private/audit.json (run <code>dpcgan audit RUN</code>).</p>")
     else:
         out.append(f'<p class="note">{escape(str(audit.get("note", "")))}</p>')
         attacks = audit.get("membership", {}).get("attacks", {})

@@ -1,5 +1,5 @@
 """MODEL_CARD.md: the releasable summary of a run. Built from public files only (config.json, privacy.json,
-evaluation.json); it never reads private/ or audit.json, so nothing private can end up in it."""
+evaluation.json); it never reads private/ (metrics, the audit), so nothing private can end up in it."""
 
 from __future__ import annotations
 

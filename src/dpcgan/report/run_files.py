@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DPCGANError
-from ..train.run_dir import METRICS_FILE, PROGRESS_DIR
+from ..train.run_dir import AUDIT_FILE, METRICS_FILE, PROGRESS_DIR
 
 PROGRESS_NAME = re.compile(r"^step_(\d+)\.png$")
 
@@ -23,7 +23,7 @@ class RunFiles:
     progress: list[tuple[int, bytes]]      # progress/step_NNNNNNN.png, by step (public: post-processing of G)
     evaluation: dict[str, Any] | None      # evaluation.json (outside the DP guarantee: uses real data)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # private/metrics.jsonl (PRIVATE)
-    audit: dict[str, Any] | None = None    # audit.json (reads the private training data: PRIVATE)
+    audit: dict[str, Any] | None = None    # private/audit.json (reads the private training data: PRIVATE)
 
     @property
     def num_classes(self) -> int:
@@ -71,7 +71,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def load_run(path: str | Path, *, private: bool = True) -> RunFiles:
-    """Read the run at `path`. private=False never opens private/ nor audit.json."""
+    """Read the run at `path`. private=False never opens private/ (metrics, the audit)."""
     run = Path(path)
     config, privacy = _json(run / "config.json"), _json(run / "privacy.json")
     if config is None or privacy is None:
@@ -91,5 +91,5 @@ def load_run(path: str | Path, *, private: bool = True) -> RunFiles:
         samples_png=samples.read_bytes() if samples.is_file() else None,
         progress=sorted(progress), evaluation=_json(run / "evaluation.json"),
         metrics=read_metrics(run / METRICS_FILE) if private else [],
-        audit=_json(run / "audit.json") if private else None,
+        audit=_json(run / AUDIT_FILE) if private else None,
     )
