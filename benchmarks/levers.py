@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import DEFAULT_DATA, REPO, RESULTS, command, commit, write_result
+from _common import run_like_the_cli, DEFAULT_DATA, REPO, RESULTS, command, commit, write_result
 from dpcgan.config import PRESETS, TrainConfig, preset, resolve_plan
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="evaluate an existing run directory again")
     ap.add_argument("--batch-bn", action="store_true", help="also score samples drawn with batch-statistics BN")
     args = ap.parse_args()
+    run_like_the_cli()
     torch.set_num_threads(args.threads)
 
     overrides = parse_sets(args.set)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from _common import DEFAULT_DATA, REPO, RESULTS, command, commit, machine, write_result
+from _common import run_like_the_cli, DEFAULT_DATA, REPO, RESULTS, command, commit, machine, write_result
 from dpcgan.config import PRESETS, preset
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--out", default="quality.md", help="file name under results/")
     args = ap.parse_args()
+    run_like_the_cli()
     torch.set_num_threads(args.threads)
 
     cfg = preset(args.preset).replace(seed=args.seed)

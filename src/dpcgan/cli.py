@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":
+        from .allocator import keep_freed_memory
+
+        keep_freed_memory()  # training re-allocates the same large blocks every step: keep them (see allocator.py)
     if args.threads:
         import torch
 
