@@ -1,0 +1,67 @@
+"""The tabular CGAN ("table-mlp"): rows encoded by the public schema (dpcgan.tables.encode) as (N, 1, 1, d).
+
+G: [z (latent, N(0, I)) ; onehot(y)] -> Linear -> ReLU -> Linear -> ReLU -> Linear -> d outputs, activated per
+   block of the layout: a straight-through softmax per categorical block (forward: the one-hot of the argmax, so D
+   sees rows shaped like real ones; backward: the softmax's gradient), tanh per numeric value (in [-1, 1] like the
+   encoded bounds).
+D: [x (d) ; onehot(y)] -> Linear -> LeakyReLU -> Linear -> LeakyReLU -> Linear -> one logit. Linear layers only
+   (exact per-example norms), no buffers, no cross-example operation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .fc import one_hot
+
+CAT, NUM = "cat", "num"
+
+
+def activate(h: torch.Tensor, blocks: list[tuple[str, int]]) -> torch.Tensor:
+    """(N, d) raw outputs -> encoded rows: straight-through one-hot per 'cat' block, tanh per 'num' block."""
+    parts, pos = [], 0
+    for kind, w in blocks:
+        b = h[:, pos : pos + w]
+        if kind == CAT:
+            soft = torch.softmax(b, dim=1)
+            hard = (b == b.max(dim=1, keepdim=True).values).to(b.dtype)
+            hard = hard / hard.sum(dim=1, keepdim=True)  # exact ties (measure zero) share the mass
+            parts.append(hard + soft - soft.detach())
+        else:
+            parts.append(torch.tanh(b))
+        pos += w
+    return torch.cat(parts, dim=1)
+
+
+class TableGenerator(nn.Module):
+    def __init__(self, blocks: list[tuple[str, int]], num_classes: int, latent_dim: int = 64, hidden: int = 128):
+        super().__init__()
+        self.blocks = [(k, int(w)) for k, w in blocks]
+        d = sum(w for _, w in self.blocks)
+        self.image_shape, self.num_classes, self.latent_dim = (1, 1, d), num_classes, latent_dim
+        self.net = nn.Sequential(nn.Linear(latent_dim + num_classes, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, d))
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.net(torch.cat([z, one_hot(y, self.num_classes, z.dtype)], dim=1))
+        return activate(h, self.blocks).view(-1, *self.image_shape)  # (N, 1, 1, d)
+
+
+class TableDiscriminator(nn.Module):
+    def __init__(self, d: int, num_classes: int, hidden: int = 128):
+        super().__init__()
+        self.image_shape, self.num_classes = (1, 1, d), num_classes
+        self.fc1 = nn.Linear(d + num_classes, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([x.flatten(1), one_hot(y, self.num_classes, x.dtype)], dim=1)
+        h = F.leaky_relu(self.fc1(h), 0.2)
+        h = F.leaky_relu(self.fc2(h), 0.2)
+        return self.fc3(h).squeeze(-1)  # (N,) logits
