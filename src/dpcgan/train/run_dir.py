@@ -26,7 +26,7 @@ METRICS_FILE = f"{PRIVATE_DIR}/metrics.jsonl"
 PRIVATE_RECORD = f"{PRIVATE_DIR}/run.json"
 PROGRESS_DIR = "progress"   # sample grids saved during training (post-processing of the released G's history)
 RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png", PROGRESS_DIR,
-                    "synthetic.npz", "synthetic.json", "evaluation.json", "audit.json", "MODEL_CARD.md")
+                    "synthetic.npz", "synthetic.csv", "synthetic.json", "evaluation.json", "audit.json", "MODEL_CARD.md")
 
 
 def public_dataset_name(spec: str) -> str:
