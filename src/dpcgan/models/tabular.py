@@ -1,9 +1,11 @@
 """The tabular CGAN ("table-mlp"): rows encoded by the public schema (dpcgan.tables.encode) as (N, 1, 1, d).
 
 G: [z (latent, N(0, I)) ; onehot(y)] -> Linear -> ReLU -> Linear -> ReLU -> Linear -> d outputs, activated per
-   block of the layout: a straight-through softmax per categorical block (forward: the one-hot of the argmax, so D
-   sees rows shaped like real ones; backward: the softmax's gradient), tanh per numeric value (in [-1, 1] like the
-   encoded bounds).
+   block of the layout: a straight-through Gumbel-softmax per categorical block (forward: the one-hot of
+   argmax(logits + Gumbel noise), a draw from softmax(logits), so D sees rows shaped like real ones; backward: the
+   gradient of softmax((logits + Gumbel) / tau)), tanh per numeric value (in [-1, 1] like the encoded bounds).
+   The Gumbel noise is part of the latent (its last d coordinates are uniforms), so G(z, y) is a function of its
+   inputs and a seeded run is reproducible.
 D: [x (d) ; onehot(y)] -> Linear -> LeakyReLU -> Linear -> LeakyReLU -> Linear -> one logit. Linear layers only
    (exact per-example norms), no buffers, no cross-example operation.
 """
@@ -19,12 +21,20 @@ from .fc import one_hot
 CAT, NUM = "cat", "num"
 
 
-def activate(h: torch.Tensor, blocks: list[tuple[str, int]]) -> torch.Tensor:
-    """(N, d) raw outputs -> encoded rows: straight-through one-hot per 'cat' block, tanh per 'num' block."""
+GUMBEL_TAU = 0.2   # temperature of the relaxed sample whose gradient the straight-through estimator uses (CTGAN's)
+
+
+def activate(h: torch.Tensor, blocks: list[tuple[str, int]], u: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, d) raw outputs -> encoded rows: straight-through one-hot per 'cat' block (sampled with Gumbel noise
+    from the uniforms u (N, d) when given, else the argmax), tanh per 'num' block."""
     parts, pos = [], 0
+    if u is not None:
+        gumbel = -torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-7)))
     for kind, w in blocks:
         b = h[:, pos : pos + w]
         if kind == CAT:
+            if u is not None:
+                b = (b + gumbel[:, pos : pos + w]) / GUMBEL_TAU
             soft = torch.softmax(b, dim=1)
             hard = (b == b.max(dim=1, keepdim=True).values).to(b.dtype)
             hard = hard / hard.sum(dim=1, keepdim=True)  # exact ties (measure zero) share the mass
@@ -45,11 +55,15 @@ class TableGenerator(nn.Module):
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, d))
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+        """(n, latent_dim + d): N(0, I) for the network, then d uniforms for the Gumbel noise."""
+        d = self.image_shape[-1]
+        return torch.cat([torch.randn(n, self.latent_dim, generator=generator, device=device),
+                          torch.rand(n, d, generator=generator, device=device)], dim=1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z, u = z[:, : self.latent_dim], z[:, self.latent_dim :]
         h = self.net(torch.cat([z, one_hot(y, self.num_classes, z.dtype)], dim=1))
-        return activate(h, self.blocks).view(-1, *self.image_shape)  # (N, 1, 1, d)
+        return activate(h, self.blocks, u if u.shape[1] else None).view(-1, *self.image_shape)  # (N, 1, 1, d)
 
 
 class TableDiscriminator(nn.Module):

@@ -55,7 +55,8 @@ class IndependentMarginals:
         return out
 
     def _levels(self, c) -> int:
-        return len(c.categories) + 1 if c.type == CATEGORICAL else self.bins + 1
+        # a 'missing' level only for nullable columns (a non-nullable column is never generated empty)
+        return (len(c.categories) if c.type == CATEGORICAL else self.bins) + int(c.missing)
 
     def fit(self, df: pd.DataFrame, rng: np.random.Generator) -> "IndependentMarginals":
         k = len(self.schema.label_names)
