@@ -300,3 +300,16 @@ def test_independent_marginals_baseline_spends_its_epsilon(files):
     synth = m.sample(500, np.random.default_rng(1))
     assert list(synth.columns) == s.names and synth["Age"].between(18, 75).all()
     encode_frame(synth, s)  # a valid table under the schema (non-nullable columns never empty)
+
+
+def test_schema_draft_is_marked_not_private_and_trains(files, capsys):
+    tmp, _, csv = files
+    out = tmp / "draft.toml"
+    rc, cap = run_cli(["schema", "draft", str(csv), "--label-column", "Status", "--out", str(out)], capsys)
+    assert rc == 0 and "NOT PRIVATE" in cap.err and "NOT PRIVATE" in out.read_text()
+    s = read_schema_file(out)
+    assert s.label == "Status" and s.column("Age").type == "numeric" and s.column("Age").integer
+    assert s.column("Home").missing and s.column("Income").missing and s.provenance["epsilon"] == 0
+    encode_frame(read_frame(csv, s), s)  # the table fits its own draft
+    rc, cap = run_cli(["schema", "draft", str(csv), "--label-column", "Status", "--epsilon", "1"], capsys)
+    assert rc == 2 and "not implemented" in cap.err

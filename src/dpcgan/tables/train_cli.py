@@ -46,6 +46,14 @@ def train_table(args, cfg, world, device) -> int:
 
     schema = load_schema_for(args)
     cfg = table_config(args, cfg, schema)
+    from .draft import is_not_private
+
+    if is_not_private(schema) and world.main:
+        import sys
+
+        print(f"warning: {args.schema} was drafted from data rows (NOT PRIVATE): its categories and bounds are assumed "
+              "public; for private data replace them with public knowledge (privacy.json records the provenance)",
+              file=sys.stderr)
     if args.dry_run:  # n from the file (public by assumption), the label set from the schema
         print_plan(cfg, table_size(cfg.dataset), len(schema.label_names))
         return 0
