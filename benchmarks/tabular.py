@@ -61,11 +61,14 @@ def run_dpcgan(schema, tr, eps, delta, seed, n, overrides) -> tuple[pd.DataFrame
     data = load_table(tr, schema)
     cfg = dpcgan_config(eps, delta, seed, overrides).replace(dataset=str(tr), label_names=tuple(schema.label_names),
                                                              num_classes=len(schema.label_names))
+    out = WORK / Path(tr).parent.name / "runs" / f"eps{eps:g}-seed{seed}"
     t0 = time.perf_counter()
-    result = train(cfg, data, None, progress=False)
+    result = train(cfg, data, out, overwrite=True, progress=False)
     wall = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(seed)
-    df = sample_rows(result.generator, schema, n, [1.0 / data.num_classes] * data.num_classes, gen)
+    # the prior the fakes trained with (uniform, or the run's DP label histogram, covered by its epsilon)
+    prior = torch.load(out / "generator.pt", weights_only=True)["label_prior"]
+    df = sample_rows(result.generator, schema, n, list(prior), gen)
     return df, {"epsilon_spent": result.epsilon, "steps": result.steps, "train_s": round(wall, 1),
                 "sigma": result.plan.noise_multiplier, "batch_size": cfg.batch_size}
 

@@ -89,7 +89,8 @@ def test_schema_json_and_toml_agree(tmp_path, files):
     j = tmp_path / "s.json"
     j.write_text(json.dumps(s.to_dict()))
     assert read_schema_file(j) == s and s.label_names == ["good", "bad"]
-    assert [b[:2] for b in layout(s)] == [("num", 1), ("cat", 3), ("num", 1), ("cat", 2)] and width(s) == 7
+    assert [b[:2] for b in layout(s)] == [("cat", 10), ("num", 1), ("cat", 3), ("cat", 11), ("num", 1)]
+    assert width(s) == 26
 
 
 # --- encoding ---------------------------------------------------------------------------------------------------
@@ -260,8 +261,15 @@ def test_table_discriminator_passes_the_private_checks_and_spec_round_trips(file
     assert not list(D.buffers())
     z = G.sample_latent(5, torch.Generator().manual_seed(0))
     rows = G(z, torch.tensor([0, 1, 0, 1, 0])).reshape(5, -1)
-    onehots = rows[:, 1:4].sum(1)
-    torch.testing.assert_close(onehots, torch.ones(5))  # a one-hot per categorical block
+    pos = 0
+    for kind, w, _ in layout(s):  # a one-hot per categorical block, numerics in [-1, 1]
+        block = rows[:, pos : pos + w]
+        if kind == "cat":
+            torch.testing.assert_close(block.sum(1), torch.ones(5))
+            assert ((block - block.round()).abs() < 1e-6).all()  # hard (straight-through) one-hots
+        else:
+            assert block.abs().max() <= 1
+        pos += w
     torch.testing.assert_close(G(z, torch.tensor([0, 1, 0, 1, 0])).reshape(5, -1), rows)  # a function of (z, y)
 
 

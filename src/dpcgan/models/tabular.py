@@ -67,15 +67,23 @@ class TableGenerator(nn.Module):
 
 
 class TableDiscriminator(nn.Module):
-    def __init__(self, d: int, num_classes: int, hidden: int = 128):
+    """An MLP on [x ; onehot(y)] with a projection head for the label (Miyato & Koyama 2018): the logit is
+    w . h + e_y . h, so a class-conditional difference between real and fake rows is read directly."""
+
+    def __init__(self, d: int, num_classes: int, hidden: int = 128, projection: bool = True):
         super().__init__()
         self.image_shape, self.num_classes = (1, 1, d), num_classes
         self.fc1 = nn.Linear(d + num_classes, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.fc3 = nn.Linear(hidden, 1)
+        # a Linear on the one-hot label (no bias) rather than an Embedding: the same map, exact ghost norms
+        self.embed = nn.Linear(num_classes, hidden, bias=False) if projection else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([x.flatten(1), one_hot(y, self.num_classes, x.dtype)], dim=1)
-        h = F.leaky_relu(self.fc1(h), 0.2)
+        y1 = one_hot(y, self.num_classes, x.dtype)
+        h = F.leaky_relu(self.fc1(torch.cat([x.flatten(1), y1], dim=1)), 0.2)
         h = F.leaky_relu(self.fc2(h), 0.2)
-        return self.fc3(h).squeeze(-1)  # (N,) logits
+        out = self.fc3(h).squeeze(-1)  # (N,) logits
+        if self.embed is not None:
+            out = out + (self.embed(y1) * h).sum(1)
+        return out

@@ -2,9 +2,12 @@
 
 Per feature column, in schema order (the label is not encoded: it is the condition y):
   categorical  one-hot over its categories, plus one slot "missing" when the column is nullable   ("cat" block)
-  numeric      one value in [-1, 1]: 2 (v - min) / (max - min) - 1, v clipped to [min, max]        ("num" block)
-               (0 when the cell is empty), plus a 2-slot [present, missing] block when nullable    ("cat" block)
-The generator emits the same layout: a (straight-through) softmax per "cat" block, tanh per "num" block.
+  numeric      v clipped to [min, max], then the one-hot of its bin among NUMERIC_BINS equal-width bins of the
+               public bounds, plus a slot "missing" when nullable                                  ("cat" block)
+               and its position within the bin, in [-1, 1] (0 when the cell is empty)            ("num" block)
+The generator emits the same layout: a (straight-through) softmax per "cat" block, tanh per "num" block. Bins
+make a numeric's distribution a categorical one, which a GAN matches far more easily than a single tanh output
+(measured on credit_data: a single scaled value collapsed onto a narrow range); the offset keeps the resolution.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ..errors import DataError
 from .schema import CATEGORICAL, Column, TableSchema, _text
 
 CAT, NUM = "cat", "num"
+NUMERIC_BINS = 10
 
 
 def layout(schema: TableSchema) -> list[tuple[str, int, str]]:
@@ -25,9 +29,8 @@ def layout(schema: TableSchema) -> list[tuple[str, int, str]]:
         if c.type == CATEGORICAL:
             blocks.append((CAT, len(c.categories) + int(c.missing), c.name))
         else:
+            blocks.append((CAT, NUMERIC_BINS + int(c.missing), c.name))
             blocks.append((NUM, 1, c.name))
-            if c.missing:
-                blocks.append((CAT, 2, c.name))
     return blocks
 
 
@@ -94,11 +97,12 @@ def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table"
             pos += k
         else:
             v, na = numeric_values(c, df[c.name], source)
-            x[:, pos] = np.where(na, 0.0, 2.0 * (v - c.min) / (c.max - c.min) - 1.0)
+            t = (v - c.min) / (c.max - c.min) * NUMERIC_BINS           # in [0, bins]
+            b = np.minimum(np.floor(t), NUMERIC_BINS - 1)
+            x[np.arange(n), pos + np.where(na, NUMERIC_BINS, b).astype(np.int64)] = 1.0
+            pos += NUMERIC_BINS + int(c.missing)
+            x[:, pos] = np.where(na, 0.0, 2.0 * (t - b) - 1.0)
             pos += 1
-            if c.missing:
-                x[np.arange(n), pos + na.astype(int)] = 1.0
-                pos += 2
     lab = schema.label_column
     if df[lab.name].isna().any():
         raise DataError(f"{source}: the label column {lab.name!r} has empty cells; every row needs a class")
@@ -119,12 +123,13 @@ def decode(x: np.ndarray, y: np.ndarray, schema: TableSchema) -> pd.DataFrame:
             out[c.name] = pd.array(cats[codes], dtype="string")
             pos += k
         else:
-            v = c.min + (np.clip(x[:, pos], -1, 1) + 1.0) / 2.0 * (c.max - c.min)
-            pos += 1
-            na = np.zeros(len(x), bool)
-            if c.missing:
-                na = x[:, pos + 1] > x[:, pos]
-                pos += 2
+            k = NUMERIC_BINS + int(c.missing)
+            b = x[:, pos : pos + k].argmax(1)
+            na = b == NUMERIC_BINS
+            b = np.minimum(b, NUMERIC_BINS - 1)
+            offset = (np.clip(x[:, pos + k], -1, 1) + 1.0) / 2.0
+            v = c.min + (b + offset) / NUMERIC_BINS * (c.max - c.min)
+            pos += k + 1
             if c.integer:
                 # round within the bounds: an integer column's bounds may themselves be non-integers
                 v = np.clip(np.round(v), np.ceil(c.min), np.floor(c.max))

@@ -1,7 +1,7 @@
 """Utility and fidelity of a synthetic table against real rows (reads real data: outside any guarantee).
 
-Utility: train on synthetic, test on real (TSTR) with logistic regression and HistGradientBoosting on the schema's
-encoding (one-hot categories, numerics scaled by the public bounds, missing indicators): ROC AUC (binary; macro
+Utility: train on synthetic, test on real (TSTR) with logistic regression and HistGradientBoosting on a fixed
+encoding from the schema (one-hot categories, numerics scaled by the public bounds, missing indicators): ROC AUC (binary; macro
 one-vs-rest for more classes) and accuracy; the same classifiers trained on the real training rows are the
 reference. Fidelity against the real rows: mean total-variation distance of the 1-way marginals and of all 2-way
 marginals (every column discretised: categories with 'missing' as a value; numerics in `bins` equal-width bins on
@@ -91,9 +91,29 @@ def fidelity(synthetic: pd.DataFrame, real: pd.DataFrame, schema: TableSchema, b
             "tv_1way_by_column": dict(zip(schema.names, map(float, one)))}
 
 
+def features(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
+    """The evaluation's own fixed encoding (independent of the model's): one-hot categories (missing a category),
+    numerics scaled to [-1, 1] by the public bounds (0 when empty) with a missing indicator when nullable."""
+    cols = []
+    for c in schema.features:
+        if c.type == CATEGORICAL:
+            codes = category_codes(c, df[c.name], "table")
+            cols.append(np.eye(len(c.categories) + 1)[codes][:, : len(c.categories) + int(c.missing)])
+        else:
+            v, na = numeric_values(c, df[c.name], "table")
+            cols.append(np.where(na, 0.0, 2.0 * (v - c.min) / (c.max - c.min) - 1.0)[:, None])
+            if c.missing:
+                cols.append(na[:, None].astype(float))
+    return np.concatenate(cols, axis=1)
+
+
+def labels(df: pd.DataFrame, schema: TableSchema, source: str) -> np.ndarray:
+    return encode_frame(df[[schema.label] + [c.name for c in schema.features]], schema, source=source)[1]
+
+
 def _with_label(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
-    x, y = encode_frame(df, schema)
-    return np.concatenate([x, np.eye(len(schema.label_names))[y]], axis=1)
+    y = labels(df, schema, "table")
+    return np.concatenate([features(df, schema), np.eye(len(schema.label_names))[y]], axis=1)
 
 
 def correlation_difference(synthetic: pd.DataFrame, real: pd.DataFrame, schema: TableSchema) -> float:
@@ -112,13 +132,13 @@ def evaluate_table(synthetic: pd.DataFrame, real_test: pd.DataFrame, schema: Tab
     """TSTR utility and fidelity of `synthetic` (fidelity against the real training rows when given, else the test
     rows); with real_train, the real-data reference (train on real, test on real)."""
     k = len(schema.label_names)
-    xs, ys = encode_frame(synthetic, schema, source="synthetic")
-    xt, yt = encode_frame(real_test, schema, source="test")
+    xs, ys = features(synthetic, schema), labels(synthetic, schema, "synthetic")
+    xt, yt = features(real_test, schema), labels(real_test, schema, "test")
     result = {"n_synthetic": len(xs), "n_test": len(xt), "tstr": utility(xs, ys, xt, yt, k, seed),
               "fidelity": fidelity(synthetic, real_train if real_train is not None else real_test, schema),
               "fidelity_against": "real training rows" if real_train is not None else "real test rows"}
     if real_train is not None:
-        xr, yr = encode_frame(real_train, schema, source="train")
+        xr, yr = features(real_train, schema), labels(real_train, schema, "train")
         result["real_reference"] = utility(xr, yr, xt, yt, k, seed)
     return result
 
