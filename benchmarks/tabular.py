@@ -53,7 +53,7 @@ def split(name: str) -> tuple[Path, Path]:
 
 
 def dpcgan_config(eps: float, delta: float, seed: int, overrides: dict):
-    base = preset("table-eps1" if eps <= 1 else "table-eps10")
+    base = preset("table-eps1" if eps <= 3 else "table-eps10")  # sigma calibrated for the preset's steps at eps
     return base.replace(target_epsilon=eps, delta=delta, seed=seed, **overrides)
 
 
