@@ -161,6 +161,7 @@ def test_bad_tables_give_one_error_line_and_leave_nothing(tmp_path, files, capsy
     lines = cap.err.strip().splitlines()
     assert len(lines) == 1 and match in lines[0], cap.err
     assert not out.exists() and not (tmp_path / "run.partial").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"schema.toml", "t.csv", "bad.csv"}  # no encoded rows left
 
 
 def test_schema_without_label_and_label_column_mismatch_are_errors(tmp_path, files, capsys):
@@ -192,7 +193,8 @@ def table_run(files, capsys):
 
 
 def test_private_table_run_writes_config_and_privacy_report(table_run):
-    _, out, _ = table_run
+    tmp, out, _ = table_run
+    assert not list(tmp.glob(".run.rows-*"))  # the temporary encoded rows are removed
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "privacy.json", "generator.pt", "discriminator.pt", "private"} <= files
     assert "samples.png" not in files

@@ -6,6 +6,8 @@ float32 rows (n, 1, 1, d), the "table-mlp" architecture reads them, and the sche
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -61,12 +63,19 @@ def train_table(args, cfg, world, device) -> int:
     stem = Path(cfg.dataset).name.split(".")[0]
     out = Path(args.out) if args.out else Path("runs") / f"{name}-{stem}-{cfg.mode}"
     world.from_main(lambda: check_output_dir(out, args.overwrite))  # before reading data: fail fast
-    data = load_table(cfg.dataset, schema, args.label_column)   # every bad-input error comes before the run dir
-    if world.main:
-        print_plan(cfg, len(data), data.num_classes)
-    location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label}
-    result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
-                   world=world, data_location=location)
+    # The encoded rows go to a temporary .npy beside the output (removed at the end) and are read back only as
+    # Poisson batches sample them: memory stays flat in n. Every bad-input error comes before the run directory.
+    fd, rows_file = tempfile.mkstemp(prefix=f".{out.name}.rows-", suffix=".npy", dir=out.parent)
+    os.close(fd)
+    try:
+        data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
+        if world.main:
+            print_plan(cfg, len(data), data.num_classes)
+        location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label}
+        result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
+                       world=world, data_location=location)
+    finally:
+        Path(rows_file).unlink(missing_ok=True)
     if world.main:
         print(final_line(result, cfg, world, device))
     return 0
