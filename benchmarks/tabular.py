@@ -35,6 +35,7 @@ from dpcgan.train import train  # noqa: E402
 WORK = REPO / "runs" / "tabular"
 SN_PYTHON = Path(os.environ.get("SN_PYTHON", "/work/sn-venv/bin/python"))
 SN_METHODS = ("mst", "aim", "dpctgan", "patectgan")
+SN_TIMEOUT_S = int(os.environ.get("SN_TIMEOUT_S", "1200"))   # a SmartNoise fit longer than this is recorded as such
 
 
 def split(name: str) -> tuple[Path, Path]:
@@ -95,7 +96,7 @@ def run_smartnoise(method, schema, train_df, eps, delta, seed, n, tmp: Path) -> 
     t0 = time.perf_counter()
     proc = subprocess.run([str(SN_PYTHON), str(REPO / "benchmarks" / "_smartnoise_runner.py"), method, str(eps),
                            str(delta), str(inp), str(out), str(n), str(seed)], capture_output=True, text=True,
-                          timeout=3600)
+                          timeout=SN_TIMEOUT_S)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
     wall = time.perf_counter() - t0
