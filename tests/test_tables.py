@@ -323,3 +323,17 @@ def test_schema_draft_is_marked_not_private_and_trains(files, capsys):
     encode_frame(read_frame(csv, s), s)  # the table fits its own draft
     rc, cap = run_cli(["schema", "draft", str(csv), "--label-column", "Status", "--epsilon", "1"], capsys)
     assert rc == 2 and "not implemented" in cap.err
+
+
+def test_python_api_fits_a_dataframe_and_samples_a_dataframe(files):
+    from dpcgan import DPCGAN
+
+    _, schema_file, csv = files
+    df = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+    m = DPCGAN("table-eps1", epsilon=2.0, batch_size=64, steps=20, seed=0, log_every=10)
+    m.fit(df, schema=schema_file, label_column="Status", progress=False)
+    assert m.epsilon <= 2.0
+    synth = m.sample(50, seed=0)
+    assert list(synth.columns) == ["Status", "Age", "Home", "Income"] and len(synth) == 50
+    with pytest.raises(Exception, match="table preset"):
+        DPCGAN("mnist-eps10").fit(df, schema=schema_file, label_column="Status")
