@@ -337,3 +337,12 @@ def test_python_api_fits_a_dataframe_and_samples_a_dataframe(files):
     assert list(synth.columns) == ["Status", "Age", "Home", "Income"] and len(synth) == 50
     with pytest.raises(Exception, match="table preset"):
         DPCGAN("mnist-eps10").fit(df, schema=schema_file, label_column="Status")
+
+
+def test_dry_run_prints_the_plan_and_a_table_preset_needs_a_table(files, capsys):
+    tmp, schema_file, csv = files
+    rc, cap = run_cli(["train", "--dataset", str(csv), "--label-column", "Status", "--schema", str(schema_file),
+                       "--dry-run", "--out", str(tmp / "r")], capsys)
+    assert rc == 0 and "plan: q = " in cap.out and "n = 400" in cap.out and not (tmp / "r").exists()
+    rc, cap = run_cli(["train", "--preset", "table-eps10"], capsys)
+    assert rc == 2 and "--dataset FILE.csv" in cap.err

@@ -244,7 +244,8 @@ def _train(args, world, device) -> int:
 
     from ..tables.csvio import is_table
 
-    table = is_table(args.dataset or "") or bool(getattr(args, "schema", None))
+    table = (is_table(args.dataset or "") or bool(getattr(args, "schema", None))
+             or (args.preset or "").startswith("table-"))
     if table and not args.preset and not args.config:
         from ..tables.train_cli import DEFAULT_PRESET
 

@@ -32,6 +32,8 @@ def table_config(args, cfg, schema: TableSchema):
 
 
 def load_schema_for(args) -> TableSchema:
+    if not args.dataset:
+        raise ConfigError("a table preset needs the table: --dataset FILE.csv --label-column C --schema FILE")
     if not getattr(args, "schema", None):
         raise ConfigError(f"--dataset {args.dataset}: a table needs its public schema: --schema FILE (TOML or JSON; "
                           "`dpcgan schema draft` writes one to review)")
