@@ -342,7 +342,7 @@ def test_python_api_fits_a_dataframe_and_samples_a_dataframe(files):
 def test_dry_run_prints_the_plan_and_a_table_preset_needs_a_table(files, capsys):
     tmp, schema_file, csv = files
     rc, cap = run_cli(["train", "--dataset", str(csv), "--label-column", "Status", "--schema", str(schema_file),
-                       "--dry-run", "--out", str(tmp / "r")], capsys)
+                       "--batch-size", "64", "--dry-run", "--out", str(tmp / "r")], capsys)
     assert rc == 0 and "plan: q = " in cap.out and "n = 400" in cap.out and not (tmp / "r").exists()
     rc, cap = run_cli(["train", "--preset", "table-eps10"], capsys)
     assert rc == 2 and "--dataset FILE.csv" in cap.err
