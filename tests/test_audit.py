@@ -69,7 +69,7 @@ def test_audit_end_to_end(audited_run, shared_data, tmp_path, capsys):
     np.savez(holdout, x=test.x[:2000, 0].numpy(), y=test.y[:2000].numpy())
     assert main(["audit", str(audited_run), "--holdout", str(holdout), "-n", "500", "--canary",
                  "--canary-trials", "3", "--canary-records", "500", "--canary-steps", "30"]) == 0
-    report = json.loads((audited_run / "audit.json").read_text())
+    report = json.loads((audited_run / "private" / "audit.json").read_text())
     eps = report["accounted_epsilon"]
     for name in ("distance_to_closest_synthetic", "discriminator_score"):
         attack = report["membership"]["attacks"][name]

@@ -121,7 +121,7 @@ CASES = {
     "out-of-range pixels": (lambda tmp, s: bad_npz("range")(tmp), "must lie in [0, 1]"),
     "label out of range": (lambda tmp, s: bad_npz("label_range")(tmp), "labels must lie in [0, 9]"),
     "label set not given for own data": (lambda tmp, s: ["--dataset", npz(tmp, *digits())] + NO_LABEL_SET,
-                                         "--num-classes K is required for your own data"),
+                                         "is required for your own data"),
     "too few records for q": (lambda tmp, s: ["--dataset", npz(tmp, *digits(50)), "--batch-size", "600"], "must be smaller than the dataset size"),
     "epsilon <= 0": (lambda tmp, s: ["--dataset", npz(tmp, *digits()), "--epsilon", "0"], "--epsilon must be a positive"),
     "delta >= 1/n": (lambda tmp, s: ["--dataset", npz(tmp, *digits()), "--batch-size", "10", "--delta", "0.01"], "--delta must be < 1/n"),

@@ -188,3 +188,191 @@ def test_sota_presets_plan_within_their_budget(name):
     assert plan.planned_epsilon <= cfg.target_epsilon
     assert math.isclose(plan.sample_rate, cfg.batch_size / 60000)
     assert cfg.arch == "conv" and cfg.mode == "split"
+
+
+# --- utility levers (issue #11) ------------------------------------------------------------------------------
+
+from dpcgan.evaluate.metrics import precision_recall  # noqa: E402
+from dpcgan.privacy.clipping import LayerTape, clipped_grad_sum  # noqa: E402
+from dpcgan.train import steps as steps_module  # noqa: E402
+from dpcgan.train.losses import d_row_losses, g_loss_sum, mode_seeking_term  # noqa: E402
+from dpcgan.train.schedule import DStepScheduler, ema_decay, recalibrate_batchnorm_  # noqa: E402
+
+
+def test_fake_reuse_draws_one_fake_batch_per_g_step_and_accounts_every_d_step(mnist_small, monkeypatch):
+    calls = []
+    real = loop_module.public_fake_batch
+    monkeypatch.setattr(loop_module, "public_fake_batch", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    fresh = []
+    real_step = steps_module.public_fake_batch
+    monkeypatch.setattr(steps_module, "public_fake_batch", lambda *a, **k: fresh.append(1) or real_step(*a, **k))
+    result = train(tiny(steps=9, d_steps_per_g=3, fake_reuse=True), mnist_small, progress=False)
+    assert calls == [64, 64, 64] and not fresh  # one batch of B fakes per G step, none per D step
+    assert result.ledger.d_steps == 9
+    assert result.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 9, 1e-5, "classic"))
+    with pytest.raises(ConfigError, match="fake_reuse"):
+        resolve_plan(tiny(fake_reuse=True, mode="joint"), 60000, 10)
+
+
+def test_hinge_losses_per_row():
+    logits = torch.tensor([2.0, 0.5, -0.5, -2.0])
+    targets = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    torch.testing.assert_close(d_row_losses(logits, targets, "hinge"), torch.tensor([0.0, 0.5, 0.5, 0.0]))
+    torch.testing.assert_close(d_row_losses(logits, targets, "bce"),
+                               torch.nn.functional.softplus(-logits * (2 * targets - 1)))
+    assert float(g_loss_sum(torch.tensor([1.0, -3.0]), "hinge")) == pytest.approx(2.0)
+    assert float(g_loss_sum(torch.tensor([0.0]), "bce")) == pytest.approx(math.log(2))
+
+
+def test_hinge_run_keeps_the_privacy_plan(mnist_small):
+    a = train(tiny(loss="hinge"), mnist_small, progress=False)
+    b = train(tiny(), mnist_small, progress=False)
+    assert a.epsilon == pytest.approx(b.epsilon) and a.ledger.d_steps == b.ledger.d_steps == 6
+    assert any(not torch.equal(v, b.discriminator.state_dict()[k]) for k, v in a.discriminator.state_dict().items())
+
+
+def _per_row_grads(D, x, y, targets):
+    from torch.func import functional_call, grad, vmap
+    params = {k: v.detach() for k, v in D.named_parameters()}
+
+    def row_loss(p, xi, yi, ti):
+        return d_row_losses(functional_call(D, p, (xi[None], yi[None])), ti[None], "hinge").sum()
+
+    per_row = vmap(grad(row_loss), in_dims=(None, 0, 0, 0))(params, x, y, targets)
+    return params, torch.cat([g.reshape(len(x), -1) for g in per_row.values()], dim=1)
+
+
+def test_per_example_normalisation_matches_the_explicit_reference_and_is_bounded_by_c():
+    from dpcgan.models import ConvProjectionDiscriminator
+    torch.manual_seed(0)
+    D = ConvProjectionDiscriminator((1, 28, 28), 10, width=4, groups=2)
+    x, y = torch.rand(12, 1, 28, 28), torch.randint(0, 10, (12,))
+    targets = torch.tensor([1.0] * 6 + [0.0] * 6)
+    C, gamma = 0.05, 0.01
+    params, flat = _per_row_grads(D, x, y, targets)
+    norms = flat.norm(dim=1)
+    expected = (flat * (C / (norms + gamma))[:, None]).sum(0)
+    with LayerTape(D) as tape:
+        logits = D(x, y)
+    res = clipped_grad_sum(tape, d_row_losses(logits, targets, "hinge"), max_norm=C, normalize_gamma=gamma)
+    got = torch.cat([res.grads[p].reshape(-1) for p in D.parameters()])
+    torch.testing.assert_close(res.norms, norms, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-7)
+    # each unit's contribution: norm C ||g|| / (||g|| + gamma) < C (the sensitivity); rows with zero hinge loss add 0
+    scaled = (flat * (C / (norms + gamma))[:, None]).norm(dim=1)
+    assert (scaled < C).all()
+    assert (d_row_losses(logits, targets, "hinge") > 0).any()
+
+
+def test_normalize_run_reports_the_same_epsilon_and_says_what_it_does(mnist_small, tmp_path):
+    result = train(tiny(clipping="normalize", normalize_gamma=0.01, max_grad_norm=0.1), mnist_small, tmp_path / "r",
+                   progress=False)
+    report = json.loads((tmp_path / "r" / "privacy.json").read_text())
+    assert result.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 6, 1e-5, "classic"))
+    assert "normalize" in report["levers"]["clipping"] and report["noise_std"] == pytest.approx(0.1)
+    with pytest.raises(ConfigError, match="normalize_gamma"):
+        resolve_plan(tiny(clipping="normalize", normalize_gamma=0.0), 60000, 10)
+
+
+def test_ema_warmup_decay_and_batchnorm_recalibration():
+    assert [ema_decay(0.999, t, True) for t in (0, 1, 8)] == pytest.approx([0.1, 2 / 11, 0.5])
+    assert ema_decay(0.999, 10**6, True) == pytest.approx(0.999) and ema_decay(0.9, 0, False) == 0.9
+    G = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    torch.manual_seed(0)
+    batches = [torch.randn(50, 3) * 3 + 1 for _ in range(4)]
+    it = iter(batches)
+    assert recalibrate_batchnorm_(G, lambda: (next(it),), 4)
+    with torch.no_grad():
+        h = [G[0](b) for b in batches]
+    # the running statistics are the average of the passes' batch statistics (not an exponential trace)
+    torch.testing.assert_close(G[1].running_mean, torch.stack([b.mean(0) for b in h]).mean(0))
+    torch.testing.assert_close(G[1].running_var, torch.stack([b.var(0) for b in h]).mean(0))
+    assert G[1].momentum == 0.1 and not recalibrate_batchnorm_(torch.nn.Linear(2, 2), lambda: (torch.ones(1, 2),), 1)
+
+
+def test_released_ema_generator_has_recalibrated_statistics(mnist_small, tmp_path):
+    cfg = tiny(g_ema=0.9, g_ema_warmup=True, bn_recalibrate=3, steps=4)
+    G = train(cfg, mnist_small, tmp_path / "r", progress=False).generator
+    raw = train(cfg.replace(bn_recalibrate=0), mnist_small, progress=False).generator
+    for k, v in G.state_dict().items():
+        if "running_mean" in k:
+            assert not torch.allclose(v, raw.state_dict()[k])  # not the last raw G's statistics
+        elif "num_batches" not in k and "running" not in k:
+            torch.testing.assert_close(v, raw.state_dict()[k])  # the same averaged weights
+    assert "bn_recalibrate" in json.loads((tmp_path / "r" / "privacy.json").read_text())["levers"]
+
+
+def test_adaptive_scheduler_raises_n_d_after_grace_when_d_is_fooled():
+    s = DStepScheduler(start=2, threshold=0.6, grace=3, beta=0.0)
+    assert [s.update(a) for a in (0.5, 0.5, 0.5)] == [2, 2, 5]  # grace 3 G steps, then fooled -> next rate
+    assert [s.update(a) for a in (0.9, 0.9, 0.9, 0.9)] == [5, 5, 5, 5]  # D wins: stay
+    s2 = DStepScheduler(start=5, threshold=0.6, grace=1)
+    s2.load_state_dict(s.state_dict())
+    assert s2.state_dict() == s.state_dict()
+
+
+def test_adaptive_run_counts_every_d_step(mnist_small, tmp_path, monkeypatch):
+    from dpcgan.train import schedule
+    monkeypatch.setattr(loop_module, "fake_accuracy", lambda *a: 0.0)  # D always fooled: n_D climbs
+    cfg = tiny(steps=12, d_steps_per_g=1, adaptive_d_steps=True, adaptive_d_grace=2, log_every=1)
+    result = train(cfg, mnist_small, tmp_path / "r", progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "r" / "private" / "metrics.jsonl").read_text().splitlines()]
+    # n_D 1, 1 (grace) -> 2, 2 -> 5: G steps after D steps 1, 2, 4, 6, 11
+    assert [r["n_d"] for r in rows][:3] == [1, 2, 2] and rows[-1]["n_d"] == 5 and rows[-1]["g_steps"] == 5
+    assert result.ledger.d_steps == 12
+    assert result.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 12, 1e-5, "classic"))
+    assert "adaptive_d_steps" in json.loads((tmp_path / "r" / "privacy.json").read_text())["levers"]
+    assert schedule.ADAPTIVE_RATES[:3] == (1, 2, 5)
+
+
+def test_mode_seeking_term_penalises_collapse(mnist_small):
+    z = torch.randn(8, 4)
+    collapsed = torch.ones(8, 1, 2, 2)
+    diverse = torch.rand(8, 1, 2, 2)
+    assert float(mode_seeking_term(collapsed, z)) > 1e3 > float(mode_seeking_term(diverse, z))
+    result = train(tiny(mode_seeking=1.0), mnist_small, progress=False)
+    assert result.ledger.d_steps == 6
+
+
+def test_generator_step_pairs_labels_for_mode_seeking(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(steps_module, "generator_update", lambda G, o, D, z, y, **k: seen.update(y=y, k=k))
+    prior = torch.full((10,), 0.1)
+    G = type("G", (), {"sample_latent": lambda self, n, g: torch.randn(n, 2, generator=g)})()
+    steps_module.generator_step(G, None, None, batch_size=7, prior=prior, latent_gen=torch.Generator(),
+                                mode_seeking=0.5)
+    y = seen["y"]
+    assert len(y) == 7 and torch.equal(y[:3], y[3:6]) and seen["k"]["mode_seeking"] == 0.5
+
+
+def test_precision_recall_detects_mode_collapse():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 8))
+    good = rng.normal(size=(400, 8))
+    collapsed = np.repeat(rng.normal(size=(4, 8)) * 0.1, 100, axis=0) + rng.normal(size=(400, 8)) * 1e-3
+    pr_good, pr_bad = precision_recall(real, good, k=5), precision_recall(real, collapsed, k=5)
+    assert pr_good["recall"] > 0.8 and pr_good["precision"] > 0.8
+    assert pr_bad["recall"] < 0.1 and pr_bad["precision"] > 0.9  # collapsed samples are realistic but cover nothing
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(loss="wgan"), "loss"), (dict(clipping="auto"), "clipping"), (dict(bn_recalibrate=-1), "bn_recalibrate"),
+    (dict(mode_seeking=-1.0), "mode_seeking"), (dict(adaptive_d_steps=True, adaptive_d_threshold=1.5), "adaptive")])
+def test_bad_utility_lever_settings_are_refused(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_plan(preset("paper").replace(**bad), 60000, 10)
+
+
+def test_cli_set_reaches_every_lever():
+    import argparse
+
+    from dpcgan.commands import train as train_cmd
+    ap = argparse.ArgumentParser()
+    train_cmd.add_parser(ap.add_subparsers())
+    args = ap.parse_args(["train", "--preset", "mnist-eps10", "--set", "loss=hinge", "--set", "fake_reuse=true",
+                          "--set", "g_ema=0.999", "--set", "d_betas=[0.0, 0.999]", "--set", "mode-seeking=0.5"])
+    cfg = train_cmd.config_from_args(args)
+    assert (cfg.loss, cfg.fake_reuse, cfg.g_ema, cfg.d_betas, cfg.mode_seeking) == ("hinge", True, 0.999,
+                                                                                     (0.0, 0.999), 0.5)
+    with pytest.raises(ConfigError, match="FIELD"):
+        train_cmd.config_from_args(ap.parse_args(["train", "--set", "no_such_field=1"]))

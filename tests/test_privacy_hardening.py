@@ -389,7 +389,7 @@ def test_item2_private_training_refuses_a_label_set_read_off_the_labels(small_np
     assert not given.label_set_inferred
     assert main(["train", "--dataset", str(small_npz), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "--num-classes K is required" in err and not (tmp_path / "r").exists()
+    assert "--num-classes K (or --label-names FILE) is required" in err and not (tmp_path / "r").exists()
 
 
 # --- items 8 and 9: what a run releases, and what it keeps private ------------------------------------------------

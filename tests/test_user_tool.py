@@ -44,6 +44,28 @@ def test_api_fit_sample_save_load(fitted, tmp_path):
         fitted.save(saved)
 
 
+def test_api_fit_resumes_an_interrupted_run(mnist_small, tmp_path, monkeypatch):
+    from dpcgan import DPCGAN
+    from dpcgan.train import loop as loop_module
+
+    x, y = mnist_small.x[:600, 0].numpy(), mnist_small.y[:600].numpy()
+    real, calls = loop_module.discriminator_step, {"n": 0}
+
+    def interrupt_at_9(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "discriminator_step", interrupt_at_9)
+    settings = dict(FAST, steps=12, checkpoint_every=4)
+    with pytest.raises(KeyboardInterrupt, match="resume"):
+        DPCGAN(preset="paper", **settings).fit(x, y, num_classes=10, out=tmp_path / "r", progress=False)
+    monkeypatch.undo()
+    m = DPCGAN(preset="paper", **settings).fit(x, y, num_classes=10, out=tmp_path / "r", resume=True, progress=False)
+    assert m.privacy_report()["resumes"][0]["from_step"] == 8 and m.privacy_report()["d_steps"] == 12
+
+
 def test_api_input_layouts_and_errors(mnist_small):
     from dpcgan import DPCGAN
     from dpcgan.data.arrays import images_from_arrays

@@ -52,15 +52,17 @@ class DPCGAN:
 
     # --- training ------------------------------------------------------------------------------------------------
     def fit(self, x, y=None, *, labels: list[str] | None = None, num_classes: int | None = None,
-            out: str | Path | None = None, overwrite: bool = False, progress: bool = True,
+            out: str | Path | None = None, overwrite: bool = False, resume: bool = False, progress: bool = True,
             device: str | None = None, label_column: str | None = None, schema=None) -> "DPCGAN":
         """Train on images x (numpy or torch; N×H×W, N×C×H×W or N×H×W×C; uint8 0-255 or float 0-1) and labels y
         (integers in [0, K) or names among `labels`). Writes the run directory to `out` while training
-        (checkpoints: resume with `dpcgan train --resume OUT`), else to a temporary folder kept until `save`.
+        (checkpoints: after an interruption, call fit again with the same data and resume=True), else to a temporary
+        folder kept until `save`.
 
         Tables: x a pandas DataFrame (or a CSV/Parquet path) with `schema` (a TOML/JSON file, a dict, or a
         TableSchema: public) and `label_column`; use a table preset (DPCGAN("table-eps1", ...))."""
         from .train import train
+        from .train.loop import TrainingInterrupted
 
         if schema is not None:
             return self._fit_table(x, schema, label_column, out, overwrite, progress, device)
@@ -73,10 +75,18 @@ class DPCGAN:
         self._names_in = labels is not None and np.asarray(y if not hasattr(y, "numpy") else y.numpy()).dtype.kind in "USO"
         cfg = self.config.replace(dataset="array", num_classes=data.num_classes,
                                   label_names=tuple(labels) if labels is not None else None)
+        if resume and out is None:
+            raise DPCGANError("resume=True needs the out= directory of the interrupted fit")
         if out is None:
             self._temporary = Path(tempfile.mkdtemp(prefix="dpcgan-"))
             out, overwrite = self._temporary / "run", False
-        result = train(cfg, data, out, overwrite=overwrite, progress=progress, device=device)
+        try:
+            result = train(cfg, data, out, overwrite=overwrite, resume=resume, progress=progress, device=device)
+        except TrainingInterrupted as e:
+            if "kept in" not in str(e) or self._temporary is not None:
+                raise
+            raise TrainingInterrupted(f"interrupted: the run is kept in {out}.partial (last checkpoint); continue it "
+                                      f"with the same data: fit(x, y, ..., out={str(out)!r}, resume=True)") from e
         self.config, self.run_dir = cfg, Path(result.run_dir)
         return self
 

@@ -10,13 +10,14 @@ from .commands import audit as audit_cmd
 from .commands import evaluate as evaluate_cmd
 from .commands import presets as presets_cmd
 from .commands import privacy as privacy_cmd
+from .commands import report as report_cmd
 from .commands import sample as sample_cmd
 from .commands import schema as schema_cmd
 from .commands import train as train_cmd
 from .errors import DPCGANError
 
 COMMANDS = {"train": train_cmd, "sample": sample_cmd, "evaluate": evaluate_cmd, "privacy": privacy_cmd,
-            "audit": audit_cmd, "presets": presets_cmd, "schema": schema_cmd}
+            "audit": audit_cmd, "presets": presets_cmd, "report": report_cmd, "schema": schema_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":
+        from .allocator import keep_freed_memory
+
+        keep_freed_memory()  # training re-allocates the same large blocks every step: keep them (see allocator.py)
     if args.threads:
         import torch
 

@@ -20,6 +20,8 @@ from .privacy import accountant
 from .privacy.label_histogram import DP_HISTOGRAM
 
 MODES = ("split", "joint", "off")
+LOSSES = ("bce", "hinge")
+CLIPPINGS = ("clip", "normalize")
 D_OPTIMIZERS = ("sgd", "adam")
 
 
@@ -62,6 +64,19 @@ class TrainConfig:
     g_batch_size: int | None = None     # fakes per G step (public); None: batch_size
     g_ema: float = 0.0                  # decay of an exponential moving average of G's weights (the released G); 0: off
     warmup_steps: int = 0               # linear learning-rate warm-up of D and G over the first D steps
+    # utility levers (issue #11). None touches the privacy analysis: the loss and the normalisation change what
+    # each unit's gradient is, not its bound C; the rest reads only G, D and public fakes (post-processing).
+    loss: str = "bce"                   # D and G loss: 'bce' (non-saturating G) or 'hinge'
+    clipping: str = "clip"              # 'clip': min(1, C/||g||); 'normalize': C/(||g|| + normalize_gamma) (Bu et al.)
+    normalize_gamma: float = 0.01       # gamma of per-example normalisation, in units of the gradient norm
+    fake_reuse: bool = False            # one fake batch per G step, reused by its n_D D steps (G is frozen between)
+    adaptive_d_steps: bool = False      # raise n_D (from d_steps_per_g) when D's accuracy on fresh fakes drops
+    adaptive_d_threshold: float = 0.6   # ... at or below this (EMA 0.99 of the accuracy at each G step)
+    adaptive_d_grace: int = 200         # ... after at least this many G steps at the current n_D
+    g_ema_warmup: bool = False          # EMA decay min(g_ema, (1+t)/(10+t)) at G step t (forgets early G quickly)
+    bn_recalibrate: int = 0             # batches of 512 public fakes to re-estimate G's BatchNorm statistics for
+                                        # the released weights before saving; 0: keep the last raw G's statistics
+    mode_seeking: float = 0.0           # weight of Mao et al.'s mode-seeking term in G's loss (against collapse)
     # bookkeeping
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100
@@ -223,6 +238,23 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"g_ema must be in [0, 1) (got {cfg.g_ema}); 0 turns the average off")
     if cfg.warmup_steps < 0:
         raise ConfigError(f"warmup_steps must be >= 0 (got {cfg.warmup_steps})")
+    if cfg.loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {LOSSES} (got {cfg.loss!r})")
+    if cfg.clipping not in CLIPPINGS:
+        raise ConfigError(f"clipping must be one of {CLIPPINGS} (got {cfg.clipping!r})")
+    if cfg.clipping == "normalize" and not (cfg.normalize_gamma > 0 and math.isfinite(cfg.normalize_gamma)):
+        raise ConfigError(f"normalize_gamma must be > 0 (got {cfg.normalize_gamma}): gamma = 0 would divide by "
+                          "a zero gradient norm")
+    if cfg.fake_reuse and cfg.mode == "joint":
+        raise ConfigError("fake_reuse needs --mode split or off: joint mode pairs each real record with its own "
+                          "fresh fake sample")
+    if cfg.adaptive_d_steps and not (0 < cfg.adaptive_d_threshold < 1 and cfg.adaptive_d_grace >= 1):
+        raise ConfigError(f"adaptive n_D needs 0 < adaptive_d_threshold < 1 and adaptive_d_grace >= 1 (got "
+                          f"{cfg.adaptive_d_threshold}, {cfg.adaptive_d_grace})")
+    if cfg.bn_recalibrate < 0:
+        raise ConfigError(f"bn_recalibrate must be >= 0 (got {cfg.bn_recalibrate})")
+    if not (cfg.mode_seeking >= 0 and math.isfinite(cfg.mode_seeking)):
+        raise ConfigError(f"mode_seeking must be >= 0 (got {cfg.mode_seeking})")
     if cfg.g_batch_size is not None and cfg.g_batch_size < 1:
         raise ConfigError(f"g_batch_size must be >= 1 (got {cfg.g_batch_size})")
     if cfg.label_prior == DP_HISTOGRAM:

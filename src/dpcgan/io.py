@@ -1,4 +1,4 @@
-"""Atomic file writes and a dependency-free PNG writer.
+"""Atomic file writes and PNG encoding (Pillow).
 
 Every file dpcgan writes goes to a temporary name in the same directory and is renamed into place, so a
 crash never leaves a half-written file behind.
@@ -10,9 +10,7 @@ import contextlib
 import io
 import json
 import os
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -80,23 +78,16 @@ def append_line(path: str | os.PathLike, line: str) -> None:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 image, (H, W) grayscale or (H, W, 3) RGB, as PNG."""
+    """Encode a uint8 image, (H, W) grayscale or (H, W, 3) RGB, as PNG (with Pillow)."""
+    from PIL import Image
+
     if image.dtype != np.uint8:
         raise ValueError(f"png_bytes expects uint8, got {image.dtype}")
-    if image.ndim == 2:
-        color_type, rows = 0, image
-    elif image.ndim == 3 and image.shape[2] == 3:
-        color_type, rows = 2, image.reshape(image.shape[0], -1)
-    else:
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"png_bytes expects (H, W) or (H, W, 3), got {image.shape}")
-    height, width = image.shape[:2]
-    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rows))  # filter 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
 
 
 def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:

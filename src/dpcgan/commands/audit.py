@@ -1,4 +1,4 @@
-"""dpcgan audit: membership-inference attacks on a run, and optionally the canary experiment -> audit.json."""
+"""dpcgan audit: membership-inference attacks on a run, and optionally the canary experiment -> RUN/private/audit.json."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from ..data import load_dataset
 from ..errors import DPCGANError
 from ..io import write_json_atomic
-from ..train.run_dir import read_private_record
+from ..train.run_dir import AUDIT_FILE, read_private_record
 
 
 def add_parser(sub) -> None:
@@ -60,7 +60,7 @@ def run(args) -> int:
                                  noise_multiplier=None, steps=args.canary_steps, delta=min(cfg.delta, 0.1 / len(subset)))
         report["canary"] = canary_experiment(subset, canary_cfg, copies=args.canary_copies, trials=args.canary_trials,
                                              seed=args.seed)
-    write_json_atomic(run_dir / "audit.json", report)
+    write_json_atomic(run_dir / AUDIT_FILE, report)  # private: the attacks read the training records
     for name, a in report["membership"]["attacks"].items():
         print(f"{name:32s} AUC {a['auc']:.3f}  TPR@1%FPR {a['tpr_at_fpr']['0.01']:.3f}  "
               f"empirical eps >= {a['epsilon_lower_bound']:.3f}  (accounted eps = {privacy['epsilon']})")
@@ -68,5 +68,5 @@ def run(args) -> int:
         c = report["canary"]
         print(f"canary ({c['copies']} copies, {c['trials_per_arm']} trials/arm): AUC {c['attack']['auc']:.3f}, "
               f"empirical eps >= {c['attack']['epsilon_lower_bound']:.3f} <= bound {c['bound']:.3f}: {c['within_bound']}")
-    print(f"wrote {run_dir / 'audit.json'}")
+    print(f"wrote {run_dir / AUDIT_FILE} (private: it reads the training data)")
     return 0

@@ -80,6 +80,9 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-minutes", type=float, help="also checkpoint after this much wall time (default 5)")
     p.add_argument("--log-every", type=int, help="steps between metrics rows (and plain progress lines off a terminal)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any TrainConfig field, e.g. --set loss=hinge --set fake_reuse=true --set g_ema=0.999 "
+                        "(VALUE is JSON, or a bare string); repeatable, applied after the other flags")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (auto: CUDA when available); under torchrun, process k uses GPU k")
 
@@ -145,7 +148,29 @@ def config_from_args(args) -> TrainConfig:
         changes["target_epsilon"] = None
     if args.epsilon is not None and args.steps is not None and args.sigma is None:
         changes["noise_multiplier"] = None
-    return cfg.replace(**changes)
+    return cfg.replace(**changes, **parse_set(getattr(args, "set", None) or []))
+
+
+def parse_set(items: list[str]) -> dict:
+    """--set FIELD=VALUE pairs as config changes; VALUE is parsed as JSON when it can be (lists become tuples)."""
+    import dataclasses
+    import json
+
+    from ..config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {sorted(known)}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return out
 
 
 def preset_name(args, file: dict | None = None) -> str:

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+import torch
 from sklearn.metrics import roc_auc_score
 
 
@@ -90,3 +91,36 @@ def _sqrtm_psd_product(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
     root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     w2 = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
     return np.diag(np.sqrt(np.clip(w2, 0, None)))
+
+
+def _kth_neighbour_radii(feats: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """Distance from each row to its k-th nearest other row of the same set."""
+    radii = []
+    for i in range(0, len(feats), chunk):
+        d = torch.cdist(feats[i : i + chunk], feats)
+        radii.append(d.kthvalue(k + 1, dim=1).values)  # k + 1: the row itself is at distance 0
+    return torch.cat(radii)
+
+
+def _covered(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int) -> torch.Tensor:
+    """For each point: is it inside at least one ball (centre, radius)?"""
+    out = []
+    for i in range(0, len(points), chunk):
+        d = torch.cdist(points[i : i + chunk], centres)
+        out.append((d <= radii[None, :]).any(dim=1))
+    return torch.cat(out)
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 5, chunk: int = 1024) -> dict:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of feature sets (N, d): each set's manifold is
+    the union of balls around its points with radius the distance to the k-th nearest neighbour in the set.
+    precision: fraction of fakes inside the real manifold (fidelity); recall: fraction of reals inside the fake
+    manifold (diversity: a generator that collapses each class to a few images covers few real points)."""
+    if len(real) <= k or len(fake) <= k:
+        raise ValueError(f"precision/recall with k={k} needs more than {k} points per set "
+                         f"(got {len(real)} real, {len(fake)} fake)")
+    r = torch.as_tensor(np.asarray(real), dtype=torch.float32)
+    f = torch.as_tensor(np.asarray(fake), dtype=torch.float32)
+    precision = _covered(f, r, _kth_neighbour_radii(r, k, chunk), chunk).double().mean()
+    recall = _covered(r, f, _kth_neighbour_radii(f, k, chunk), chunk).double().mean()
+    return {"precision": float(precision), "recall": float(recall), "k": k}

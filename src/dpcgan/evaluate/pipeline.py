@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 from ..data import LabeledImages
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from . import classifiers
-from .cnn import ARCH_VERSION, CNNSettings, predict_logits, train_cnn
+from .cnn import ARCH_VERSION, CNNSettings, extract_features, predict_logits, train_cnn
 from .fidelity import FeatureNetSettings, feature_gaussian, feature_net
 from .inputs import ArrayLike, check_real, check_synthetic, unit_pixels
-from .metrics import accuracy, confusion_counts, frechet_distance, label_histogram, per_class_accuracy
+from .metrics import (accuracy, confusion_counts, frechet_distance, gaussian_fit, label_histogram, per_class_accuracy,
+                      precision_recall)
 
 RESULT_FORMAT = "dpcgan-evaluation-v1"
 METRICS = ("paper", "cnn", "fid")
@@ -33,6 +34,9 @@ NOTE = ("The synthetic data carries the DP guarantee; this evaluation does not. 
         "to tune or select a run whose privacy is claimed, unless that use is accounted in its privacy cost.")
 FID_NOTE = ("Fréchet distances of Gaussian fits grow as samples shrink and vary between random draws: compare "
             "fid_like with the floor (same n_samples) and with runs evaluated at the same n_samples.")
+PR_NOTE = ("precision: fraction of synthetic samples inside the real test set's k-NN manifold in the FID-like feature "
+           "space (fidelity); recall: fraction of real test samples inside the synthetic manifold (diversity: low "
+           "when each class collapses to a few images). Kynkaenniemi et al. 2019; same samples as fid_like.")
 INCEPTION_NOTE = ("Inception FID is not computed (it needs pretrained Inception weights). fid_like uses a small CNN "
                   "trained on the real training set instead: compare it with fid_like_real_train_vs_test and across "
                   "runs on the same dataset, not with published FID values.")
@@ -46,10 +50,12 @@ class EvalSettings:
     # FID-like sample size: min(this, #synthetic, #real test). The real-train floor uses the same count,
     # because the Fréchet distance of Gaussian fits is biased upward for small samples.
     fid_max_samples: int = 10_000
+    # precision/recall (Kynkäänniemi et al. 2019) on the same features and samples: k-th neighbour radius
+    pr_k: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         return {"paper": self.paper.to_dict(), "cnn": self.cnn.to_dict(), "feature_net": self.feature_net.to_dict(),
-                "fid_max_samples": self.fid_max_samples, "cnn_arch": ARCH_VERSION}
+                "fid_max_samples": self.fid_max_samples, "pr_k": self.pr_k, "cnn_arch": ARCH_VERSION}
 
 
 @contextmanager
@@ -157,16 +163,32 @@ def _fidelity(x: torch.Tensor, real_train: LabeledImages, x_test: torch.Tensor, 
         return torch.from_numpy(np.sort(rng.choice(total, size=n, replace=False)))
 
     t0 = time.perf_counter()
-    mu_t, sigma_t = feature_gaussian(model, x_test[pick(len(x_test))])
-    mu_s, sigma_s = feature_gaussian(model, x[pick(len(x))])
+    f_test = extract_features(model, x_test[pick(len(x_test))])
+    f_syn = extract_features(model, x[pick(len(x))])
     x_real = unit_pixels(real_train.x[pick(len(real_train))], source=f"{real_train.name} real train")
-    mu_r, sigma_r = feature_gaussian(model, x_real)
+    f_real = extract_features(model, x_real)
+    mu_t, sigma_t = feature_gaussian_of(f_test)
+    mu_s, sigma_s = feature_gaussian_of(f_syn)
+    mu_r, sigma_r = feature_gaussian_of(f_real)
     timing["features_and_frechet"] = round(time.perf_counter() - t0, 2)
-    return {
+    out = {
         "fid_like": frechet_distance(mu_s, sigma_s, mu_t, sigma_t),
         "fid_like_real_train_vs_test": frechet_distance(mu_r, sigma_r, mu_t, sigma_t),
         "n_samples": n, "feature_net": info, "note": FID_NOTE,
-    }, timing
+    }
+    if n > settings.pr_k:  # diversity: intra-class collapse shows as low recall
+        t0 = time.perf_counter()
+        out["precision_recall"] = precision_recall(f_test, f_syn, k=settings.pr_k)
+        out["precision_recall_real_train_vs_test"] = precision_recall(f_test, f_real, k=settings.pr_k)
+        out["precision_recall_note"] = PR_NOTE
+        timing["precision_recall"] = round(time.perf_counter() - t0, 2)
+    return out, timing
+
+
+def feature_gaussian_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(features) < 2:
+        raise DataError(f"the FID-like metric needs at least 2 images per set, got {len(features)}")
+    return gaussian_fit(features)
 
 
 def evaluate_real_reference(real_train: LabeledImages, real_test: LabeledImages, *, seed: int = 0,

@@ -24,6 +24,9 @@ ROWS = [
     ("CNN accuracy", _at("cnn", "accuracy"), "{:.4f}"),
     ("FID-like vs real test (lower is better)", _at("fidelity", "fid_like"), "{:.3f}"),
     ("FID-like floor: real train vs real test", _at("fidelity", "fid_like_real_train_vs_test"), "{:.3f}"),
+    ("precision (k-NN, FID-like features)", _at("fidelity", "precision_recall", "precision"), "{:.4f}"),
+    ("recall (k-NN; low: mode collapse)", _at("fidelity", "precision_recall", "recall"), "{:.4f}"),
+    ("P/R floor: real train vs real test", _at("fidelity", "precision_recall_real_train_vs_test", "recall"), "{:.4f}"),
 ]
 COLUMN = 18
 

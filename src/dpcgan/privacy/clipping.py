@@ -188,13 +188,21 @@ def clip_factors(norms: torch.Tensor, max_norm: float | None) -> torch.Tensor:
     return torch.where(torch.isfinite(norms), factors, 0.0)
 
 
+def normalize_factors(norms: torch.Tensor, max_norm: float, gamma: float) -> torch.Tensor:
+    """C / (||g|| + gamma): per-example normalisation ("automatic clipping", Bu et al. 2023). Every unit's
+    gradient is rescaled to norm C ||g|| / (||g|| + gamma) < C, so the sensitivity stays at most C, and small
+    gradients are not drowned: each unit contributes a (near) unit direction, whatever its scale."""
+    return max_norm / (norms + gamma)
+
+
 def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: float | None,
-                     units: torch.Tensor | None = None) -> ClippedSum:
+                     units: torch.Tensor | None = None, normalize_gamma: float | None = None) -> ClippedSum:
     """Sum over clipping units of clip_C(gradient of the unit's summed row losses).
 
     row_losses: (N,) one loss per row of the forward pass recorded by `tape`.
     units: (U, k) row indices, every row in exactly one unit; None means each row is its own unit.
     max_norm: C; None sums the unclipped gradients (norms are still computed).
+    normalize_gamma: None clips (min(1, C/||g||)); a number gamma > 0 normalises instead (C / (||g|| + gamma)).
     """
     n = row_losses.shape[0]
     layers = list(tape.records)
@@ -218,7 +226,10 @@ def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: flo
         norm_sq = norm_sq + _layer_norm_sq_chunked(layer, a, g, units)
         pieces.append((layer, a, g))
     norms = norm_sq.clamp(min=0.0).sqrt()  # a Gram sum can round below 0; NaN stays NaN (weight 0 below)
-    unit_w = clip_factors(norms, max_norm)
+    if normalize_gamma is None:
+        unit_w = clip_factors(norms, max_norm)
+    else:  # a unit whose norm is not finite gets weight 0 here too
+        unit_w = torch.where(torch.isfinite(norms), normalize_factors(norms, max_norm, normalize_gamma), 0.0)
     if units is None:
         row_w = unit_w
     else:

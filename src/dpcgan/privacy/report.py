@@ -112,6 +112,7 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
                      + (f"; the released weights are an exponential moving average (decay {cfg.g_ema:g}) of G's "
                         "weights, also post-processing" if cfg.g_ema > 0 else ""),
         "d_steps_per_g_step": cfg.d_steps_per_g,
+        "levers": lever_notes(cfg),
         "assumed_public": {
             "n": plan.n,
             "label_set": list(cfg.label_names) if cfg.label_names else list(range(spec.num_classes)),
@@ -147,3 +148,30 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
     if private and cfg.target_epsilon is not None:
         assert eps[cfg.conversion] <= cfg.target_epsilon + 1e-9, "budget exceeded: refusing to write a false report"
     return report
+
+
+def lever_notes(cfg) -> dict:
+    """What each utility lever in use does to the privacy analysis (issue #11): none changes the ledger."""
+    notes = {
+        "loss": f"{cfg.loss}: D's per-row loss; each unit's gradient is still bounded by C, so the sensitivity "
+                "and the ledger are unchanged",
+        "clipping": ("clip: each unit's gradient scaled by min(1, C/||g||), norm <= C" if cfg.clipping == "clip" else
+                     f"normalize: each unit's gradient scaled by C/(||g|| + {cfg.normalize_gamma:g}) (per-example "
+                     "normalisation, Bu et al. 2023), norm < C: the same sensitivity C and the same noise"),
+    }
+    if cfg.fake_reuse:
+        notes["fake_reuse"] = ("one batch of B fakes per G step, reused by its D steps: fakes are a function of G "
+                               "and public randomness only; the fake count per D step is still the public B")
+    if cfg.adaptive_d_steps:
+        notes["adaptive_d_steps"] = (f"n_D starts at {cfg.d_steps_per_g} and rises when D's accuracy on fresh "
+                                     f"fakes (EMA) is <= {cfg.adaptive_d_threshold:g}: it reads D and fakes only; "
+                                     "every D step is a Poisson-sampled Gaussian step in the ledger above")
+    if cfg.g_ema > 0:
+        notes["g_ema"] = (f"released G is an EMA (decay {cfg.g_ema:g}"
+                          + (", warm-up min(decay, (1+t)/(10+t))" if cfg.g_ema_warmup else "") + ") of G: post-processing")
+    if cfg.bn_recalibrate:
+        notes["bn_recalibrate"] = (f"G's BatchNorm statistics re-estimated on {cfg.bn_recalibrate} batches of "
+                                   "public fakes before release: post-processing")
+    if cfg.mode_seeking > 0:
+        notes["mode_seeking"] = f"G's loss adds {cfg.mode_seeking:g} x the mode-seeking term: G-only, post-processing"
+    return notes

@@ -72,7 +72,7 @@ def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 
 def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, spec, fingerprint: str,
                     rng_by_rank: list | None = None, device_type: str = "cpu", G_ema=None,
-                    label_prior: list | None = None) -> str:
+                    label_prior: list | None = None, schedule: dict | None = None) -> str:
     """rng_by_rank: with several processes, every rank's generator states (rank 0 writes the checkpoint).
     Returns the new checkpoint's random id."""
     checkpoint_id = secrets.token_hex(16)
@@ -83,7 +83,7 @@ def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, 
         "ledger": ledger.to_dict(), "rng": gens.state(), "seeded": gens.seeded, "data_fingerprint": fingerprint,
         "world_size": len(rng_by_rank) if rng_by_rank else 1, "rng_by_rank": rng_by_rank or [],
         "device_type": device_type, "G_ema": G_ema.state_dict() if G_ema is not None else None,
-        "label_prior": label_prior,
+        "label_prior": label_prior, "schedule": schedule,
     })
     return checkpoint_id
 

@@ -33,7 +33,13 @@ from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mar
                          superseded_at)
 from .run_dir import (METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_config, public_dataset_name, read_private_record,
                       update_private_record)
-from .steps import DStepSettings, discriminator_step, generator_step
+from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
+from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
+                    public_labels, public_latent)
+
+# fakes on which the adaptive n_D reads D's accuracy at each G step (public; Bie et al. use a batch)
+ADAPTIVE_PROBE_FAKES = 256
+BN_RECALIBRATE_BATCH = 512
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -209,6 +215,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         ledger = PrivacyLedger.from_events(ckpt["ledger"])
         if G_ema is not None:
             G_ema.load_state_dict(ckpt["G_ema"])
+        schedule_state = ckpt.get("schedule")
         gens.load_state(ckpt["rng_by_rank"][world.rank] if world.size > 1 else ckpt["rng"])
 
     sampler = PoissonSampler(data, plan.sample_rate, gens.sampling, rank=world.rank, world_size=world.size)
@@ -223,7 +230,17 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise)
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
     g_loss = torch.full((), math.nan, device=device)
-    settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma)
+    settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
+                             normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None)
+    # The G-step schedule: d_since_g D steps taken since the last G step, n_d of them wanted (fixed, or adaptive).
+    scheduler = DStepScheduler(cfg.d_steps_per_g, cfg.adaptive_d_threshold, cfg.adaptive_d_grace) \
+        if cfg.adaptive_d_steps else None
+    n_d, d_since_g, g_steps = cfg.d_steps_per_g, step % cfg.d_steps_per_g, step // cfg.d_steps_per_g
+    if ckpt is not None and schedule_state is not None:
+        n_d, d_since_g, g_steps = schedule_state["n_d"], schedule_state["d_since_g"], schedule_state["g_steps"]
+        if scheduler is not None:
+            scheduler.load_state_dict(schedule_state["scheduler"])
+    reused_fakes = None  # fake_reuse: the fakes of the current G state (regenerated after a resume)
     t0 = last_checkpoint_t = time.perf_counter()
     # Not a terminal (a log file, a notebook's captured output): a plain line per log row instead of tqdm frames.
     plain_progress = progress and not sys.stderr.isatty()
@@ -247,21 +264,38 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 group["lr"] = cfg.g_lr * warmup_factor(cfg, step)
             real_x, real_y = sampler.sample()  # this rank's shard
             real_x, real_y = to_device(real_x, device), to_device(real_y, device)
-            d_stats = discriminator_step(D, d_opt, G, real_x, real_y, settings=settings, prior=prior,
-                                         latent_gen=gens.latent, noise_gen=gens.noise, world=world)
+            if cfg.fake_reuse:
+                # G has not changed since these fakes were drawn: the same public function of G and fresh latents
+                if reused_fakes is None or d_since_g == 0:
+                    reused_fakes = public_fake_batch(G, world.share(cfg.batch_size), prior, gens.latent)
+                d_stats = discriminator_update(D, d_opt, real_x, real_y, *reused_fakes, settings=settings,
+                                               noise_gen=gens.noise, world=world)
+            else:
+                d_stats = discriminator_step(D, d_opt, G, real_x, real_y, settings=settings, prior=prior,
+                                             latent_gen=gens.latent, noise_gen=gens.noise, world=world)
             if private:
                 ledger.record_step(sample_rate=plan.sample_rate, noise_multiplier=sigma)
-            if (step + 1) % cfg.d_steps_per_g == 0:  # n_D fresh private D steps, then one public G step
+            d_since_g += 1
+            if d_since_g == n_d:  # n_D fresh private D steps, then one public G step
+                if scheduler is not None:  # D's accuracy on fresh public fakes, the same on every rank
+                    acc = torch.tensor(fake_accuracy(D, *public_fake_batch(
+                        G, world.share(ADAPTIVE_PROBE_FAKES), prior, gens.latent)) / world.size, device=device)
+                    world.all_reduce_sum_([acc])
                 g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_batch_size or cfg.batch_size, prior=prior,
-                                        latent_gen=gens.latent, world=world)
+                                        latent_gen=gens.latent, world=world, loss=cfg.loss,
+                                        mode_seeking=cfg.mode_seeking)
                 if G_ema is not None:
-                    ema_update_(G_ema, G, cfg.g_ema)
+                    ema_update_(G_ema, G, ema_decay(cfg.g_ema, g_steps, cfg.g_ema_warmup))
+                g_steps += 1
+                d_since_g = 0
+                if scheduler is not None:
+                    n_d = scheduler.update(float(acc))
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == plan.steps:
                 eps = ledger.running_epsilon(cfg.delta, cfg.conversion) if private else math.inf
                 stats = summarize(d_stats, g_loss, world, private)  # a collective: all ranks log the same steps
-                row = {"step": step, "epsilon": eps if private else None, **stats,
+                row = {"step": step, "epsilon": eps if private else None, **stats, "g_steps": g_steps, "n_d": n_d,
                        "d_lr": d_learning_rate(cfg, step - 1), "elapsed_s": round(time.perf_counter() - t0, 3)}
                 bar.set_postfix(eps=f"{eps:.3f}", d_real=f"{stats['d_loss_real']:.3f}",
                                 d_fake=f"{stats['d_loss_fake']:.3f}", g=f"{stats['g_loss']:.3f}", refresh=False)
@@ -280,7 +314,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 last_checkpoint_t = time.perf_counter()
                 new_id = _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger,
                                      gens=gens, spec=spec, fingerprint=fingerprint, device=device, world=world,
-                                     G_ema=G_ema, label_prior=label_prior)
+                                     G_ema=G_ema, label_prior=label_prior, schedule={
+                                         "n_d": n_d, "d_since_g": d_since_g, "g_steps": g_steps,
+                                         "scheduler": scheduler.state_dict() if scheduler is not None else None})
                 if run_path is not None:
                     mark_superseded(checkpoint_id, step)  # the run went past the previous checkpoint
                     checkpoint_id = new_id
@@ -288,9 +324,13 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         bar.close()
     wall = time.perf_counter() - t0
     world.check_identical(G, D)
-    G, D = G.cpu(), D.cpu()  # the result and the files are on the CPU, whatever the training device
     if G_ema is not None:
-        G = G_ema.cpu()  # the average is the released generator
+        G = G_ema  # the average is the released generator
+    if cfg.bn_recalibrate:  # statistics for the released weights, from public fakes (post-processing)
+        recalibrate_batchnorm_(G, lambda: (public_latent(G, BN_RECALIBRATE_BATCH, gens.latent),
+                                           public_labels(BN_RECALIBRATE_BATCH, prior, gens.latent)),
+                               cfg.bn_recalibrate)
+    G, D = G.cpu(), D.cpu()  # the result and the files are on the CPU, whatever the training device
     if run_path is None:
         epsilon = ledger.epsilon(cfg.delta, cfg.conversion) if private else None
         return TrainResult(None, plan, ledger, epsilon, step, wall, G, D)
@@ -299,6 +339,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec,
                             dataset_name=public_dataset_name(cfg.dataset), seeded=gens.seeded,
                             label_prior=label_prior, resumes=resumes)
+    report["g_steps"] = g_steps
     save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, label_prior))
     save_torch_atomic(run_path / "discriminator.pt", {"spec": spec.to_dict(),
                       "state_dict": {k: v.detach().cpu() for k, v in D.state_dict().items()}})

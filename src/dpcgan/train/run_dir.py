@@ -24,9 +24,12 @@ RUN_MARKER = "config.json"
 PRIVATE_DIR = "private"
 METRICS_FILE = f"{PRIVATE_DIR}/metrics.jsonl"
 PRIVATE_RECORD = f"{PRIVATE_DIR}/run.json"
+AUDIT_FILE = f"{PRIVATE_DIR}/audit.json"    # membership attacks on the training records: outside the guarantee
 PROGRESS_DIR = "progress"   # sample grids saved during training (post-processing of the released G's history)
 RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png", PROGRESS_DIR,
-                    "synthetic.npz", "synthetic.csv", "synthetic.json", "evaluation.json", "audit.json", "MODEL_CARD.md")
+                    "synthetic.npz", "synthetic.csv", "synthetic.json", "report.html", "MODEL_CARD.md")
+# evaluation.json (RUN/) is computed against real data, outside the guarantee: release it only if that data may be
+# described (a public benchmark's test split, say); the audit and the full report stay in private/.
 
 
 def public_dataset_name(spec: str) -> str:

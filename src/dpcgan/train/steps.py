@@ -29,6 +29,7 @@ from torch import nn
 from ..distributed import World
 from ..privacy.clipping import LayerTape, clipped_grad_sum
 from ..privacy.noise import add_gaussian_noise_
+from .losses import d_row_losses, g_loss_sum, mode_seeking_term
 
 SINGLE = World()
 
@@ -39,6 +40,8 @@ class DStepSettings:
     expected_batch_size: int       # B: the normaliser and, in split mode, the number of fake samples
     max_grad_norm: float           # C
     noise_multiplier: float        # sigma (ignored when mode == 'off')
+    loss: str = "bce"              # 'bce' or 'hinge' (train/losses.py)
+    normalize_gamma: float | None = None   # None: clip to C; gamma: per-example normalisation C g/(||g|| + gamma)
 
 
 def public_labels(count: int, prior: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -100,7 +103,8 @@ def independent_fakes(G: nn.Module, count: int, prior: torch.Tensor, generator: 
 
 
 def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fake_x: torch.Tensor,
-                   fake_y: torch.Tensor, *, mode: str, max_grad_norm: float) -> tuple[dict, torch.Tensor, dict]:
+                   fake_y: torch.Tensor, *, mode: str, max_grad_norm: float, loss: str = "bce",
+                   normalize_gamma: float | None = None) -> tuple[dict, torch.Tensor, dict]:
     """The D gradient *sum* before noise and normalisation: clipped per unit (split/joint) or plain (off).
 
     Returns (grads per parameter, row losses (m + f,), stats as tensors). With mode 'joint', fake row i pairs with
@@ -114,18 +118,18 @@ def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fak
     if x.shape[0] == 0:  # joint mode, empty Poisson batch: the step is pure noise (still taken and counted)
         return {p: torch.zeros_like(p) for p in params}, targets, stats
     if mode == "off":
-        row_losses = F.binary_cross_entropy_with_logits(D(x, y), targets, reduction="none")
+        row_losses = d_row_losses(D(x, y), targets, loss)
         return dict(zip(params, torch.autograd.grad(row_losses.sum(), params))), row_losses.detach(), stats
     with LayerTape(D) as tape:
         logits = D(x, y)
-    row_losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    row_losses = d_row_losses(logits, targets, loss)
     units = None
     if mode == "joint":
         if f != m:
             raise ValueError(f"joint clipping pairs each real record with one fake sample (got {m} real, {f} fake)")
         units = torch.arange(m, device=x.device)
         units = torch.stack([units, m + units], dim=1)  # (real i, its fake i)
-    clipped = clipped_grad_sum(tape, row_losses, max_norm=max_grad_norm, units=units)
+    clipped = clipped_grad_sum(tape, row_losses, max_norm=max_grad_norm, units=units, normalize_gamma=normalize_gamma)
     stats["clipped_units"] = (clipped.norms > max_grad_norm).sum()
     stats["units"] = clipped.norms.numel()
     return clipped.grads, row_losses.detach(), stats
@@ -141,7 +145,8 @@ def discriminator_update(D: nn.Module, d_opt: torch.optim.Optimizer, real_x: tor
     noise: for monitoring only, never for release)."""
     m, f = real_x.shape[0], fake_x.shape[0]
     grads, row_losses, stats = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode=settings.mode,
-                                              max_grad_norm=settings.max_grad_norm)
+                                              max_grad_norm=settings.max_grad_norm, loss=settings.loss,
+                                              normalize_gamma=settings.normalize_gamma)
     if settings.mode != "off" and world.main:
         # Once per step in total, before the sum over ranks: noise on every rank would be sqrt(N) sigma C.
         add_gaussian_noise_(grads, settings.noise_multiplier * settings.max_grad_norm, noise_gen)
@@ -168,14 +173,20 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
 
 
 def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z: torch.Tensor, y: torch.Tensor, *,
-                     batch_size: int, world: World = SINGLE) -> torch.Tensor:
+                     batch_size: int, world: World = SINGLE, loss: str = "bce",
+                     mode_seeking: float = 0.0) -> torch.Tensor:
     """Non-saturating G update through the current D on this rank's share (z, y) of the `batch_size` fakes: the
     mean loss over all ranks' fakes, so that the all-reduced gradient is the single-process one. Post-processing
-    of D, no private data. Returns this rank's part of the mean loss (a tensor; summed over ranks: the loss)."""
+    of D, no private data. Returns this rank's part of the mean loss (a tensor; summed over ranks: the loss).
+    mode_seeking > 0 adds that multiple of the mode-seeking term (rows i and i + N/2 of this rank's share must share
+    labels; see generator_step)."""
     D.requires_grad_(False)  # D's gradients are not needed (and must not leak into its next update)
     try:
-        logits = D(G(z, y), y)
-        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="sum") / batch_size
+        images = G(z, y)
+        logits = D(images, y)
+        loss = g_loss_sum(logits, loss) / batch_size
+        if mode_seeking > 0:
+            loss = loss + mode_seeking * mode_seeking_term(images, z) / world.size
         g_opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in G.parameters() if p.requires_grad]
@@ -190,9 +201,16 @@ def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z
 
 
 def generator_step(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, *, batch_size: int,
-                   prior: torch.Tensor, latent_gen: torch.Generator, world: World = SINGLE) -> torch.Tensor:
-    """One G step on `batch_size` fresh public fakes in all (this rank draws its share)."""
+                   prior: torch.Tensor, latent_gen: torch.Generator, world: World = SINGLE, loss: str = "bce",
+                   mode_seeking: float = 0.0) -> torch.Tensor:
+    """One G step on `batch_size` fresh public fakes in all (this rank draws its share). With mode_seeking the
+    second half of the share repeats the first half's labels with new latents (pairs for the term)."""
     count = world.share(batch_size)
-    y = public_labels(count, prior, latent_gen)
+    if mode_seeking > 0:
+        half = public_labels(count // 2, prior, latent_gen)
+        y = torch.cat([half, half, public_labels(count % 2, prior, latent_gen)])
+    else:
+        y = public_labels(count, prior, latent_gen)
     z = public_latent(G, count, latent_gen)
-    return generator_update(G, g_opt, D, z, y, batch_size=batch_size, world=world)
+    return generator_update(G, g_opt, D, z, y, batch_size=batch_size, world=world, loss=loss,
+                            mode_seeking=mode_seeking)

@@ -1,0 +1,262 @@
+"""report.html: one self-contained page (CSS inline, images as data: URIs, no script, no network)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import json
+from html import escape
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..evaluate.report import ROWS as EVAL_ROWS
+from . import plots
+from .epsilon_curve import epsilon_by_step
+from .run_files import RunFiles
+from .statement import Statement
+
+MAX_PROGRESS = 12  # grids shown in the strip (evenly spaced, the last always included)
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;margin:0 auto;
+padding:1.5em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+.meta{color:#666;font-size:.9em}
+.banner{padding:.8em 1em;border-radius:6px;margin:1em 0;font-weight:600}
+.private-banner{background:#b00020;color:#fff;font-size:1.15em}
+.release-banner{background:#b00020;color:#fff;font-size:1.6em;text-align:center;letter-spacing:.05em}
+.public-banner{background:#e6f4ea;color:#1e5631;border:1px solid #9bd3a8}
+.note{background:#fff6e0;border:1px solid #f0c36d;padding:.6em 1em;border-radius:6px}
+.epsilon{font-size:2.2em;font-weight:700;margin:.2em 0}
+.private{border:4px solid #b00020;border-radius:8px;padding:0 1em 1em 1em;margin-top:1.6em}
+.private h2{color:#b00020}
+table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;
+vertical-align:top} th{background:#f4f4f4}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;height:auto}
+.strip{display:flex;flex-wrap:wrap;gap:.8em;padding-bottom:.5em}
+.strip figure{margin:0;flex:0 0 auto;text-align:center}
+.strip img{width:150px;image-rendering:pixelated;border:1px solid #ddd}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+"""
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def img(png: bytes, alt: str, css_class: str = "") -> str:
+    cls = f' class="{css_class}"' if css_class else ""
+    return f'<img{cls} src="{data_uri(png)}" alt="{escape(alt)}">'
+
+
+def _decode_png(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    return np.asarray(image.convert("L" if image.mode in ("L", "1", "P", "I;16") else "RGB"))
+
+
+def _fmt(v: Any, spec: str = ".4f") -> str:
+    return "-" if v is None else format(v, spec) if isinstance(v, (int, float)) else escape(str(v))
+
+
+def _list(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in items) + "</ul>"
+
+
+def _table(rows: list[tuple[str, str]], head: tuple[str, ...] | None = None) -> str:
+    out = ["<table>"]
+    if head:
+        out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>")
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def privacy_section(run: RunFiles, st: Statement) -> str:
+    p = run.privacy
+    out = ['<section id="privacy"><h2>Privacy guarantee</h2>']
+    if st.private:
+        out.append(f'<p>ε to quote:</p><p class="epsilon" id="epsilon-to-quote">ε = {st.epsilon:.2f}, '
+                   f'δ = {st.delta:g}</p>')
+        out.append(f"<p><b>How to quote it:</b> {escape(st.how_to_quote)}</p>")
+    else:
+        out.append('<p class="epsilon">No privacy guarantee</p>')
+    out.append(f"<p><b>Guarantee:</b> {escape(st.guarantee)}</p>")
+    out.append(f"<p><b>What is protected:</b> {escape(st.protected)}.</p>")
+    out.append(f"<p><b>Adjacency:</b> {escape(st.adjacency)}.</p>")
+    if st.private:
+        extra = [f"{escape(c)}: ε = {_fmt(e)}" for c, e in (p.get("epsilon_by_conversion") or {}).items()]
+        if st.epsilon_pld is not None:
+            extra.append(f"PLD accounting (tighter, not the headline): ε = {st.epsilon_pld:.4f}")
+        if st.epsilon_cap is not None:
+            extra.append(f"the run's cap: ε ≤ {st.epsilon_cap:g}")
+        out.append(f"<p><b>Mechanism:</b> {escape(str(p.get('mechanism', '')))}; sample rate q = "
+                   f"{_fmt(p.get('sample_rate'), '.6g')}, noise multiplier σ = {_fmt(p.get('noise_multiplier'), '.4g')}, "
+                   f"clipping norm C = {_fmt(p.get('max_grad_norm'), 'g')}, {p.get('d_steps')} D steps. "
+                   f"{escape(str(p.get('accountant', '')))}: " + "; ".join(extra) + ".</p>")
+    out.append("<h3>Assumed public</h3>" + _table([(escape(k), escape(v)) for k, v in st.assumed_public]))
+    out.append("<h3>Not covered by the guarantee</h3>" + _list(st.not_covered))
+    out.append("<h3>Resumes</h3>")
+    if st.resumes:
+        if st.forks:
+            out.append(f'<p class="banner private-banner">{st.forks} FORK(S): this run resumed a checkpoint its run '
+                       "had already continued past. The released model is one of several runs on the same data, "
+                       "which together cost more than the ε above.</p>")
+        out.append(_list(st.resumes))
+    else:
+        out.append("<p>None: the run was never interrupted and resumed.</p>")
+    out.append(f"<p><b>Randomness:</b> {escape(str(p.get('randomness', '')))}</p></section>")
+    return "".join(out)
+
+
+def epsilon_section(run: RunFiles, st: Statement) -> str:
+    out = ['<section id="epsilon-curve"><h2>ε versus D steps</h2>']
+    events = run.privacy.get("events") or []
+    if not st.private or not events:
+        return "".join(out) + "<p>No privacy accounting: the run is not private.</p></section>"
+    curves = {}
+    steps: list[int] = []
+    for conversion in dict.fromkeys([st.conversion] + list(run.privacy.get("epsilon_by_conversion") or {})):
+        steps, curves[conversion] = epsilon_by_step(events, st.delta, conversion)
+    out.append(img(plots.epsilon_plot(steps, curves, headline=st.conversion, cap=st.epsilon_cap, delta=st.delta),
+                   "epsilon versus D steps"))
+    out.append("<p>Recomputed from the ledger of D steps in privacy.json (public), with the RDP accountant; the "
+               "last point is the ε to quote.</p></section>")
+    return "".join(out)
+
+
+def samples_section(run: RunFiles) -> str:
+    out = ['<section id="samples"><h2>Samples</h2>']
+    if run.samples_png is None:
+        out.append("<p>No samples.png in the run directory.</p>")
+    else:
+        c, h, w = run.image_shape
+        out.append(img(plots.labeled_grid(_decode_png(run.samples_png), run.label_names, (h, w)),
+                       "samples: one row per class"))
+        out.append("<p>samples.png: 10 samples per class from the released generator, one row per class.</p>")
+    out.append('<h3 id="progress">Training progress</h3>')
+    if not run.progress:
+        out.append("<p>No progress grids (the run has no progress/ folder).</p>")
+    else:
+        shown = run.progress
+        if len(shown) > MAX_PROGRESS:
+            picks = sorted({int(round(i)) for i in np.linspace(0, len(shown) - 1, MAX_PROGRESS)})
+            shown = [shown[i] for i in picks]
+        out.append('<div class="strip">' + "".join(
+            f"<figure>{img(png, f'samples at D step {step}')}<figcaption>D step {step}</figcaption></figure>"
+            for step, png in shown) + "</div>")
+        note = f" (showing {len(shown)} of {len(run.progress)})" if len(shown) < len(run.progress) else ""
+        out.append(f"<p>Grids of the generator saved during training{note}: post-processing of the released "
+                   f"generator's history, covered by the run's ε. Rows, top to bottom: "
+                   f"{escape(', '.join(run.label_names))}.</p>")
+    return "".join(out) + "</section>"
+
+
+def evaluation_section(run: RunFiles) -> str:
+    ev = run.evaluation
+    out = ['<section id="evaluation"><h2>Evaluation</h2>']
+    if ev is None:
+        return "".join(out) + "<p>Not evaluated (no evaluation.json; run <code>dpcgan evaluate RUN</code>).</p></section>"
+    out.append(f'<p class="note">{escape(str(ev.get("note", "")))}</p>')
+    out.append(f"<p>{_fmt(ev.get('n_train'), 'd')} records ({escape(str(ev.get('input', '')))}), tested on "
+               f"{_fmt(ev.get('n_real_test'), 'd')} real test records of {escape(str(ev.get('dataset', '')))}.</p>")
+    rows = [(escape(label), fmt.format(get(ev))) for label, get, fmt in EVAL_ROWS if get(ev) is not None]
+    if rows:
+        out.append('<table id="headline-metrics">' + "".join(f"<tr><td>{a}</td><td class=\"num\">{b}</td></tr>"
+                                                            for a, b in rows) + "</table>")
+    names = run.label_names
+    cnn = ev.get("cnn")
+    if cnn:
+        out.append(img(plots.bars(cnn["per_class_accuracy"], names, ylabel="accuracy", ylim=(0, 1),
+                                  title="CNN trained on synthetic data: accuracy per class on the real test set"),
+                       "per-class accuracy"))
+        out.append(img(plots.confusion_image(cnn["confusion_matrix"], names), "confusion matrix"))
+    if ev.get("label_histogram"):
+        out.append(img(plots.bars(ev["label_histogram"], names, ylabel="records",
+                                  title="Label histogram of the evaluated data"), "label histogram"))
+    return "".join(out) + "</section>"
+
+
+def private_section(run: RunFiles) -> str:
+    out = ['<section id="private" class="private"><p class="banner private-banner">PRIVATE — do not release. '
+           "Everything in this box is computed from the private training data without noise and is NOT covered "
+           "by the DP guarantee.</p><h2>Private: training diagnostics</h2>"]
+    rows = run.metrics
+    if rows:
+        for keys, ylabel, title, alt in [
+                (("d_loss_real", "d_loss_fake", "g_loss"), "loss", "Losses (private/metrics.jsonl)", "loss curves"),
+                (("clipped_fraction",), "fraction", "Fraction of per-example gradients clipped", "clipped fraction")]:
+            png = plots.metric_plot(rows, keys, ylabel=ylabel, title=title)
+            out.append(img(png, alt) if png else f"<p>No {escape(alt)} logged.</p>")
+        out.append(f"<p>{len(rows)} logged D steps from private/metrics.jsonl.</p>")
+    else:
+        out.append("<p>No private/metrics.jsonl.</p>")
+    out.append("<h3>Audit</h3>")
+    audit = run.audit
+    if audit is None:
+        out.append("<p>No private/audit.json (run <code>dpcgan audit RUN</code>).</p>")
+    else:
+        out.append(f'<p class="note">{escape(str(audit.get("note", "")))}</p>')
+        attacks = audit.get("membership", {}).get("attacks", {})
+        table = [(escape(name), _fmt(a.get("auc"), ".3f"), _fmt((a.get("tpr_at_fpr") or {}).get("0.01"), ".3f"),
+                  _fmt(a.get("epsilon_lower_bound"), ".3f")) for name, a in attacks.items()]
+        out.append(f"<p>Membership inference ({audit.get('membership', {}).get('n_per_side', '?')} members and "
+                   f"non-members each); accounted ε = {_fmt(audit.get('accounted_epsilon'))}.</p>")
+        out.append(_table(table, ("attack", "AUC", "TPR at 1% FPR", "empirical ε lower bound")))
+        canary = audit.get("canary")
+        if canary:
+            out.append(f"<p>Canary experiment ({canary.get('copies')} copies, {canary.get('trials_per_arm')} trials "
+                       f"per arm): AUC {_fmt(canary.get('attack', {}).get('auc'), '.3f')}, empirical ε ≥ "
+                       f"{_fmt(canary.get('attack', {}).get('epsilon_lower_bound'), '.3f')}, bound "
+                       f"{_fmt(canary.get('bound'), '.3f')}, within the bound: {escape(str(canary.get('within_bound')))}.</p>")
+    return "".join(out) + "</section>"
+
+
+def compact_json(obj: Any, indent: int = 0) -> str:
+    """JSON with nested dicts indented and lists of scalars kept on one line (label priors, betas, shapes)."""
+    pad = "  " * indent
+    if isinstance(obj, dict) and obj:
+        items = [f'{pad}  {json.dumps(k)}: {compact_json(v, indent + 1)}' for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
+        return "[\n" + ",\n".join(f"{pad}  {compact_json(v, indent + 1)}" for v in obj) + f"\n{pad}]"
+    return json.dumps(obj)
+
+
+def config_section(run: RunFiles) -> str:
+    software = run.privacy.get("software", {})
+    return ('<section id="config"><h2>Configuration and software</h2><p>config.json (public):</p><pre>'
+            + escape(compact_json(run.config)) + "</pre><p>Software that trained the run:</p>"
+            + _table([(escape(k), escape(str(v))) for k, v in software.items()], ("package", "version"))
+            + f"<p>Report written by dpcgan {escape(__version__)}.</p></section>")
+
+
+def render_html(run: RunFiles, st: Statement, *, public_only: bool) -> str:
+    name = run.path.resolve().name
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    top = []
+    if st.release_note:
+        top.append(f'<p class="banner release-banner" id="not-for-release">{escape(st.release_note)}</p>')
+    if public_only:
+        top.append('<p class="banner public-banner" id="public-only">Public report (--public-only): it holds only '
+                   "what is covered by the run's ε or public by assumption, plus the evaluation (outside the "
+                   "guarantee, see its note). The private training diagnostics and the audit are left out.</p>")
+    else:
+        top.append('<p class="banner private-banner" id="contains-private">This report contains PRIVATE content '
+                   "(the red box near the end: training losses, clipped fraction, audit): do not release it. "
+                   f"For a releasable report run <code>dpcgan report {escape(str(run.path))} --public-only</code>; "
+                   "MODEL_CARD.md holds no private content.</p>")
+    body = [privacy_section(run, st), epsilon_section(run, st), samples_section(run), evaluation_section(run)]
+    if not public_only:
+        body.append(private_section(run))
+    body.append(config_section(run))
+    title = f"dpcgan run report: {name}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{escape(title)}</h1><p class=\"meta\">written {now} by dpcgan {escape(__version__)} from "
+            f"{escape(str(run.path))}</p>" + "".join(top) + "".join(body) + "</body></html>\n")

@@ -1,0 +1,85 @@
+"""MODEL_CARD.md: the releasable summary of a run. Built from public files only (config.json, privacy.json,
+evaluation.json); it never reads private/ (metrics, the audit), so nothing private can end up in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..evaluate.report import ROWS as EVAL_ROWS
+from .run_files import RunFiles
+from .statement import Statement
+
+
+def _text(s: object) -> str:
+    """A user-given string (label name, file name) as literal Markdown text: no inline HTML."""
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _bullets(items: list[str]) -> list[str]:
+    return [f"- {s}" for s in items]
+
+
+def render_model_card(run: RunFiles, st: Statement) -> str:
+    cfg: dict[str, Any] = run.config.get("config", {})
+    model: dict[str, Any] = run.config.get("model", {})
+    p = run.privacy
+    name = run.path.resolve().name
+    out = [f"# Model card: {name}", ""]
+    if st.release_note:
+        out += [f"> **{st.release_note}**", ""]
+    how = ("DP-CGAN: the discriminator trained with DP-SGD, the generator only through it" if st.private else
+           "a non-private CGAN, --mode off")
+    out += ["A conditional GAN generator (`generator.pt`, with its discriminator `discriminator.pt`) trained with "
+            f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", ""]
+    out += ["## Privacy", ""]
+    if st.private:
+        out += [f"**(ε = {st.epsilon:.2f}, δ = {st.delta:g})-differential privacy** ({st.conversion} RDP conversion).",
+                "", f"How to quote it: {st.how_to_quote}.", ""]
+    else:
+        out += ["**No privacy guarantee** (non-private run).", ""]
+    out += [f"- Guarantee: {st.guarantee}", f"- What is protected: {st.protected}.", f"- Adjacency: {st.adjacency}."]
+    if st.private:
+        out += [f"- Mechanism: {p.get('mechanism')}; q = {p.get('sample_rate'):.6g}, σ = {p.get('noise_multiplier'):.4g}, "
+                f"C = {p.get('max_grad_norm'):g}, {p.get('d_steps')} D steps.",
+                "- ε under each conversion: " + ", ".join(f"{c} {e:.4f}" for c, e in
+                                                         (p.get("epsilon_by_conversion") or {}).items() if e is not None)
+                + (f"; PLD (tighter, not the headline) {st.epsilon_pld:.4f}" if st.epsilon_pld is not None else "")
+                + (f"; cap {st.epsilon_cap:g}" if st.epsilon_cap is not None else "") + "."]
+    out += ["", "Assumed public:", ""] + _bullets([f"{k}: {_text(v)}" for k, v in st.assumed_public])
+    out += ["", "Not covered by the guarantee:", ""] + _bullets(st.not_covered)
+    out += ["", "Resumes: none (never interrupted and resumed)."] if not st.resumes else ["", "Resumes:", ""] + _bullets(st.resumes)
+    if st.forks:
+        out += ["", f"**{st.forks} fork(s)**: several runs on the same data were released; together they cost "
+                "more than the ε above."]
+    out += ["", "The ledger of every D step is in `privacy.json` (`events`): anyone can recompute ε from it.", ""]
+    out += ["## Model and data", ""]
+    out += _bullets([
+        f"Architecture: {model.get('arch', cfg.get('arch'))}, latent dimension {model.get('latent_dim')}, "
+        f"image shape {' x '.join(str(s) for s in run.image_shape)}.",
+        f"Classes ({run.num_classes}): {_text(', '.join(run.label_names))}.",
+        f"Training data: {_text(cfg.get('dataset'))} ({p.get('assumed_public', {}).get('n')} records; named, not located).",
+        f"Training: mode {cfg.get('mode')}, expected batch size {cfg.get('batch_size')}, "
+        f"D optimiser {cfg.get('d_optimizer')} (lr {cfg.get('d_lr')}), G lr {cfg.get('g_lr')}, "
+        f"fake-label prior {cfg.get('label_prior')}. The full configuration is in `config.json`.",
+    ])
+    ev = run.evaluation
+    out += ["", "## Evaluation", ""]
+    if ev is None:
+        out += ["Not evaluated (`dpcgan evaluate RUN` writes evaluation.json)."]
+    else:
+        out += [f"{ev.get('n_train')} synthetic records, tested on {ev.get('n_real_test')} real test records of "
+                f"{ev.get('dataset')}.", "", "| metric | value |", "|---|---|"]
+        out += [f"| {label} | {fmt.format(get(ev))} |" for label, get, fmt in EVAL_ROWS if get(ev) is not None]
+        out += ["", f"Note: {ev.get('note', '')}"]
+    out += ["", "## Intended use and limits", ""]
+    out += _bullets([
+        "Synthetic labeled images for exploration, prototyping and training downstream models, shared in place "
+        "of the private data" + (" (once trained in release mode: this run is not for release)." if st.release_note
+                                  else "."),
+        "DP bounds what the model reveals about any single record; it does not make the synthetic data accurate. "
+        "Check the evaluation before relying on it.",
+        "Each further training on the same data costs its own ε; keeping the best of several runs is not covered.",
+    ])
+    software = p.get("software", {})
+    out += ["", "## Software", "", ", ".join(f"{k} {v}" for k, v in software.items()) + ".", ""]
+    return "\n".join(out)

@@ -1,0 +1,84 @@
+"""The privacy statement of a run in plain words, from its privacy.json (shared by report.html and MODEL_CARD.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Statement:
+    private: bool                 # a DP run (mode split/joint), not --mode off
+    releasable: bool              # privacy.json's release == "release"
+    release_note: str             # "" when releasable, else why not (shown prominently)
+    epsilon: float | None         # the epsilon to quote (report_this)
+    delta: float | None
+    conversion: str | None
+    how_to_quote: str
+    guarantee: str
+    adjacency: str
+    protected: str
+    assumed_public: list[tuple[str, str]]
+    not_covered: list[str]
+    resumes: list[str]
+    forks: int                    # resumes that were forks (each costs another epsilon)
+    epsilon_cap: float | None
+    epsilon_pld: float | None
+    d_steps: int | None
+
+
+def _architecture(arch: Any) -> str:
+    if not isinstance(arch, dict):
+        return str(arch)
+    return ", ".join(f"{k} {v}" for k, v in arch.items() if v is not None)
+
+
+def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statement:
+    report = privacy.get("report_this")
+    private = report is not None
+    releasable = privacy.get("release") == "release"
+    if releasable:
+        release_note = ""
+    elif not private:
+        release_note = "NOT FOR RELEASE: this run is not private (--mode off); nothing from it may be shared."
+    else:
+        release_note = ("NOT FOR RELEASE: this run was seeded (--seed), so its noise and sampling can be replayed; "
+                        "it is an experiment. Train again without --seed for a release.")
+    public = privacy.get("assumed_public", {})
+    names = ", ".join(label_names)
+    assumed = [
+        ("dataset size n", str(public.get("n", "?"))),
+        ("label set", f"{len(label_names)} classes: {names}"),
+        ("image shape", " x ".join(str(s) for s in public.get("image_shape", []))),
+        ("dataset (by name only)", str(public.get("dataset", "?"))),
+        ("architecture", _architecture(public.get("architecture"))),
+        ("hyperparameters", "all of them, as recorded in config.json"),
+        ("preprocessing", str(public.get("preprocessing", ""))),
+        ("fake-label prior", str(privacy.get("fake_samples", {}).get("label_prior_source", "uniform"))),
+    ]
+    resumes = []
+    forks = 0
+    for r in privacy.get("resumes", []) or []:
+        fork = bool(r.get("fork"))
+        forks += fork
+        resumes.append(f"resumed from D step {r.get('from_step')} (last step logged before the interruption: "
+                       f"{r.get('reached_step')}; at least {r.get('steps_rerun_at_least', 0)} steps run twice)"
+                       + (" - a FORK: it resumed a checkpoint its run had already continued past, so two "
+                          "releasable runs exist and together they cost more than one epsilon" if fork else ""))
+    if private:
+        protected = (f"each single record (image and label) of the {public.get('n', '?')} training records: any "
+                     f"outcome of the released generator.pt and discriminator.pt, and of everything sampled from "
+                     f"them, is at most e^{report['epsilon']:.2f} times more likely with that record than without "
+                     f"it, except with probability {report['delta']:g}")
+    else:
+        protected = "nothing: the run is not differentially private"
+    return Statement(
+        private=private, releasable=releasable, release_note=release_note,
+        epsilon=report["epsilon"] if private else None, delta=report["delta"] if private else None,
+        conversion=report["conversion"] if private else None,
+        how_to_quote=report["how_to_quote"] if private else "no guarantee (non-private run)",
+        guarantee=str(privacy.get("guarantee", "")), adjacency=str(privacy.get("adjacency", "")),
+        protected=protected, assumed_public=assumed, not_covered=[str(s) for s in privacy.get("not_covered", [])],
+        resumes=resumes, forks=forks, epsilon_cap=privacy.get("epsilon_cap"), epsilon_pld=privacy.get("epsilon_pld"),
+        d_steps=privacy.get("d_steps"),
+    )

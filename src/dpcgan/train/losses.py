@@ -1,0 +1,48 @@
+"""GAN losses per row (what per-example clipping needs) and G's optional mode-seeking term.
+
+D's losses are per row so that each real record's and each fake sample's gradient can be clipped (or normalised)
+alone: privacy/clipping.py takes one loss per row of the forward pass. Which loss is used changes only what the
+clipped gradients point at, never their sensitivity (bounded by C whatever the loss), so it has no privacy cost.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("bce", "hinge")
+
+
+def d_row_losses(logits: torch.Tensor, targets: torch.Tensor, loss: str = "bce") -> torch.Tensor:
+    """(N,) losses of D's logits against targets (1: real, 0: fake).
+
+    bce: binary cross-entropy on logits. hinge (Lim & Ye 2017; Miyato et al. 2018): relu(1 - logit) for real rows,
+    relu(1 + logit) for fake rows; a row D already separates by a margin of 1 has zero loss and zero gradient, so D
+    stops pushing on rows it has won instead of saturating."""
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    if loss == "hinge":
+        sign = 2 * targets - 1  # +1 real, -1 fake
+        return F.relu(1 - sign * logits)
+    raise ValueError(f"loss must be one of {LOSSES} (got {loss!r})")
+
+
+def g_loss_sum(logits: torch.Tensor, loss: str = "bce") -> torch.Tensor:
+    """Sum over fakes of G's loss: non-saturating BCE (-log sigmoid(logit)), or hinge's -logit."""
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="sum")
+    if loss == "hinge":
+        return -logits.sum()
+    raise ValueError(f"loss must be one of {LOSSES} (got {loss!r})")
+
+
+def mode_seeking_term(images: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mao et al. 2019 (MSGAN): rows i and i + N/2 share a label and differ in z; the ratio
+    r = mean|G(z1) - G(z2)| / mean|z1 - z2| is large when different latents give different images, and the
+    term 1 / (r + eps), added to G's loss, penalises a G that maps many latents of a class to one image."""
+    half = images.shape[0] // 2
+    if half == 0:
+        return images.new_zeros(())
+    dx = (images[:half] - images[half : 2 * half]).abs().mean()
+    dz = (z[:half] - z[half : 2 * half]).abs().mean()
+    return 1.0 / (dx / dz + eps)
