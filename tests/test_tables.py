@@ -346,3 +346,31 @@ def test_dry_run_prints_the_plan_and_a_table_preset_needs_a_table(files, capsys)
     assert rc == 0 and "plan: q = " in cap.out and "n = 400" in cap.out and not (tmp / "r").exists()
     rc, cap = run_cli(["train", "--preset", "table-eps10"], capsys)
     assert rc == 2 and "--dataset FILE.csv" in cap.err
+
+
+def test_an_interrupted_table_run_resumes_to_the_same_run(files, capsys, monkeypatch):
+    from conftest import assert_same_run
+
+    import dpcgan.train.loop as loop
+
+    tmp, schema_file, csv = files
+    args = ["--threads", "1", "train", "--dataset", str(csv), "--label-column", "Status", "--schema", str(schema_file),
+            "--batch-size", "64", "--steps", "40", "--epsilon", "3", "--seed", "3", "--checkpoint-every", "10",
+            "--log-every", "10", "--no-progress"]
+    rc, cap = run_cli(args + ["--out", str(tmp / "ref")], capsys)
+    assert rc == 0, cap.err
+    real_step, calls = loop.generator_step, {"n": 0}
+
+    def interrupting(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 8:  # after 24 D steps (3 per G step): the checkpoint of step 20 exists
+            raise KeyboardInterrupt
+        return real_step(*a, **k)
+
+    monkeypatch.setattr(loop, "generator_step", interrupting)
+    rc, cap = run_cli(args + ["--out", str(tmp / "cut")], capsys)
+    assert rc == 130 and "--resume" in cap.err
+    monkeypatch.setattr(loop, "generator_step", real_step)
+    rc, cap = run_cli(["--threads", "1", "train", "--resume", str(tmp / "cut"), "--no-progress"], capsys)
+    assert rc == 0, cap.err
+    assert_same_run(tmp / "ref", tmp / "cut", log_every=10, steps=40)

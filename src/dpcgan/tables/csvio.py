@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.datasets import LabeledImages
+from ..data.datasets import LabeledImages, OnDiskImages
 from ..errors import ConfigError, DataError
 from .encode import encode_frame, width
 from .schema import TableSchema
@@ -126,10 +126,19 @@ def encode_table(spec, schema: TableSchema, label_column: str | None = None,
         raise
     if sink is not None:
         sink.close()
-        from ..data.datasets import OnDiskImages
-
-        return OnDiskImages(on_disk), np.concatenate(ys)
+        return OnDiskRows(on_disk), np.concatenate(ys)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+class OnDiskRows(OnDiskImages):
+    """Encoded rows in a .npy, read as batches sample them. Its raw bytes (the training data's fingerprint for
+    --resume) are the rows' alone, without the file header: the same fingerprint as the rows held in memory."""
+
+    def raw_bytes(self, block: int = 1 << 24):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            while chunk := f.read(block):
+                yield chunk
 
 
 def _write_npy_header(f, n: int, d: int) -> None:
