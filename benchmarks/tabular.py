@@ -205,9 +205,10 @@ def render() -> None:
              "Fixed 80/20 split (seed 2026); delta = min(1e-5, 1/n^2). Wall time: training (+ sampling for the "
              "baselines) on this machine, 1 torch thread.", "",
              f"Machine: {machine()}. Rebuilt at commit {commit()}.", "",
-             "Commands: `python benchmarks/tabular.py --datasets credit_data --eps 1,3,10 --seeds 0,1 "
-             "--methods dpcgan,marginals,mst,aim,dpctgan,patectgan` (SmartNoise methods need "
-             "/work/sn-venv, see below).", ""]
+             "Commands (from a clean clone, with `PYTHONPATH=src` or the package installed; the SmartNoise methods "
+             "need their own virtual environment, see below; the exact invocations behind this file are listed at "
+             "its end): `python benchmarks/tabular.py --datasets credit_data,fertility --eps 1,3,10 --seeds 0,1 "
+             "--methods dpcgan,marginals,mst,aim,dpctgan,patectgan`.", ""]
     for name in sorted({r["dataset"] for r in rows}):
         ok = [r for r in rows if r["dataset"] == name and "error" not in r]
         if ok:
