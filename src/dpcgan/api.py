@@ -51,15 +51,23 @@ class DPCGAN:
         self._names_in: bool = False   # were the training labels given as names (then samples get names too)
 
     # --- training ------------------------------------------------------------------------------------------------
-    def fit(self, x, y, *, labels: list[str] | None = None, num_classes: int | None = None,
+    def fit(self, x, y=None, *, labels: list[str] | None = None, num_classes: int | None = None,
             out: str | Path | None = None, overwrite: bool = False, resume: bool = False, progress: bool = True,
-            device: str | None = None) -> "DPCGAN":
+            device: str | None = None, label_column: str | None = None, schema=None) -> "DPCGAN":
         """Train on images x (numpy or torch; N×H×W, N×C×H×W or N×H×W×C; uint8 0-255 or float 0-1) and labels y
         (integers in [0, K) or names among `labels`). Writes the run directory to `out` while training
         (checkpoints: after an interruption, call fit again with the same data and resume=True), else to a temporary
-        folder kept until `save`."""
+        folder kept until `save`.
+
+        Tables: x a pandas DataFrame (or a CSV/Parquet path) with `schema` (a TOML/JSON file, a dict, or a
+        TableSchema: public) and `label_column`; use a table preset (DPCGAN("table-eps1", ...))."""
         from .train import train
         from .train.loop import TrainingInterrupted
+
+        if schema is not None:
+            return self._fit_table(x, schema, label_column, out, overwrite, progress, device)
+        if y is None:
+            raise DPCGANError("fit(x, y): give the labels y (or, for a table, schema=... and label_column=...)")
 
         if labels is not None:
             labels = check_label_names(labels, source="labels")
@@ -82,6 +90,28 @@ class DPCGAN:
         self.config, self.run_dir = cfg, Path(result.run_dir)
         return self
 
+    def _fit_table(self, table, schema, label_column, out, overwrite, progress, device) -> "DPCGAN":
+        from .tables.csvio import load_table
+        from .tables.schema import TableSchema, parse_schema, read_schema_file
+        from .train import train
+
+        if not isinstance(schema, TableSchema):
+            schema = parse_schema(schema) if isinstance(schema, dict) else read_schema_file(schema)
+        if label_column is not None and label_column != schema.label:
+            raise DPCGANError(f"label_column {label_column!r} differs from the schema's label {schema.label!r}")
+        if self.config.arch != "table-mlp":
+            raise DPCGANError(f"tables train with a table preset: DPCGAN('table-eps1' or 'table-eps10', ...) "
+                              f"(this model's architecture is {self.config.arch!r})")
+        data = load_table(table, schema, label_column)
+        cfg = self.config.replace(dataset=data.name, num_classes=data.num_classes,
+                                  label_names=tuple(schema.label_names))
+        if out is None:
+            self._temporary = Path(tempfile.mkdtemp(prefix="dpcgan-"))
+            out, overwrite = self._temporary / "run", False
+        result = train(cfg, data, out, overwrite=overwrite, progress=progress, device=device)
+        self.config, self.run_dir = cfg, Path(result.run_dir)
+        return self
+
     # --- the released model ------------------------------------------------------------------------------------
     def _require_fit(self) -> Path:
         if self.run_dir is None:
@@ -90,7 +120,7 @@ class DPCGAN:
 
     def sample(self, n: int, seed: int | None = None, label_prior: str | list[float] = "trained"):
         """n labeled samples: x as synthetic.npz holds it (uint8, N×H×W for one channel, else N×C×H×W) and y as the
-        labels were given to fit (names, or integers). Post-processing: no privacy cost."""
+        labels were given to fit (names, or integers); for a table, one DataFrame. Post-processing: no privacy cost."""
         run = self._require_fit()
         if n < 1:
             raise DPCGANError(f"n must be >= 1 (got {n})")
@@ -107,6 +137,11 @@ class DPCGAN:
                 raise DPCGANError(f"label_prior: expected {G.num_classes} non-negative weights")
             prior = (w / w.sum()).tolist()
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed()))
+        if ckpt["spec"].get("schema") is not None:  # a table: a DataFrame with the original columns and values
+            from .tables.schema import TableSchema
+            from .tables.synth import sample_rows
+
+            return sample_rows(G, TableSchema.from_dict(ckpt["spec"]["schema"]), n, prior, gen)
         x, y = sample_synthetic(G, n, prior, gen)
         if self._names_in:
             y = np.asarray(self.label_names, dtype=object)[y]

@@ -12,11 +12,12 @@ from .commands import presets as presets_cmd
 from .commands import privacy as privacy_cmd
 from .commands import report as report_cmd
 from .commands import sample as sample_cmd
+from .commands import schema as schema_cmd
 from .commands import train as train_cmd
 from .errors import DPCGANError
 
 COMMANDS = {"train": train_cmd, "sample": sample_cmd, "evaluate": evaluate_cmd, "privacy": privacy_cmd,
-            "audit": audit_cmd, "presets": presets_cmd, "report": report_cmd}
+            "audit": audit_cmd, "presets": presets_cmd, "report": report_cmd, "schema": schema_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:

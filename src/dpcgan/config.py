@@ -139,6 +139,20 @@ PRESETS |= {
     "fashion-mnist-eps1": _EPS1.replace(dataset="fashion-mnist"),
 }
 
+# Tables (issue #13): the "table-mlp" CGAN on rows encoded by a public schema (dpcgan.tables), split clipping,
+# Adam on the noisy gradient, sigma calibrated to spend the cap in the preset's D steps (Opacus conversion).
+# Tuned on credit_data as a public benchmark (results/tabular.md); the dataset is given with --dataset FILE.csv.
+_TABLE = TrainConfig(
+    dataset="", arch="table-mlp", latent_dim=32, hidden=128, d_hidden=64, mode="split", noise_multiplier=None,
+    max_grad_norm=1.0, conversion="opacus", d_optimizer="adam", d_lr=1e-3, d_lr_final=1e-3, d_betas=(0.5, 0.9),
+    d_steps_per_g=3, g_lr=1e-3, g_betas=(0.5, 0.9), g_ema=0.0, checkpoint_every=500, progress_grids=0,
+    log_every=50)
+PRESETS |= {
+    "table-eps10": _TABLE.replace(target_epsilon=10.0, batch_size=256, steps=2000),
+    # at epsilon = 1 a 4x larger batch and fewer steps keep sigma / B (noise on the averaged gradient) moderate
+    "table-eps1": _TABLE.replace(target_epsilon=1.0, batch_size=1024, steps=400),
+}
+
 
 def preset(name: str) -> TrainConfig:
     if name not in PRESETS:

@@ -16,10 +16,11 @@ from ..train.run_dir import read_private_record
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="train-on-synthetic/test-on-real utility (LR, MLP, CNN) and FID-like score")
     p.add_argument("run", nargs="?", help="run directory (uses RUN/synthetic.npz, sampling 60,000 if absent)")
-    p.add_argument("--synthetic", help="a synthetic .npz (x, y) to evaluate instead of a run's")
+    p.add_argument("--synthetic", help="a synthetic .npz (x, y) to evaluate instead of a run's (tables: a CSV)")
     p.add_argument("--dataset", help="the real benchmark to test against (default: the run's)")
     p.add_argument("--test", metavar="FILE", help="real test records for a run on your own data (.npz, a directory "
-                   "with x.npy/y.npy, or an image folder), with the run's label set")
+                   "with x.npy/y.npy, or an image folder; a table run: a CSV with the schema's columns), with the "
+                   "run's label set")
     p.add_argument("--train", metavar="FILE", help="real training records for the FID-like feature network and --real "
                    "(default: the run's own training data)")
     p.add_argument("--data-dir", help="where the dataset files are")
@@ -49,6 +50,13 @@ def run(args) -> int:
         raise DPCGANError(f"dpcgan evaluate needs scikit-learn ({e}); install it with: pip install 'dpcgan[eval]'") from e
     from ..sample import write_synthetic
 
+    if args.run and (Path(args.run) / "config.json").is_file():
+        from ..tables.synth import run_schema
+
+        if run_schema(args.run) is not None:  # a table run (dpcgan.tables)
+            from ..tables.evaluate_cli import evaluate_table_run
+
+            return evaluate_table_run(args)
     if not args.run and not args.synthetic:
         raise DPCGANError("give a run directory or --synthetic FILE.npz")
     dataset, run_config, record = args.dataset, {}, {}

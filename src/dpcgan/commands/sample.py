@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import DPCGANError
 from ..sample import release_warning, write_synthetic
 
 
@@ -15,8 +16,9 @@ def add_parser(sub) -> None:
                    help="label distribution of the samples (the same flag as in train): 'uniform', a file of K class "
                    "weights (public), or 'trained': the prior the run trained with (e.g. its DP label histogram, "
                    "covered by the run's epsilon)")
-    p.add_argument("--format", choices=("npz", "png"), default="npz",
-                   help="npz: one file (x uint8, y int64); png: an image folder, one subfolder per class")
+    p.add_argument("--format", choices=("npz", "png", "csv"), default=None,
+                   help="npz (images' default): one file (x uint8, y int64); png: an image folder, one subfolder per "
+                   "class; csv (tables' default, and their only format: .csv, .csv.gz, .tsv or .parquet by --out)")
     p.add_argument("--out", help="output .npz, or folder for --format png (default RUN/synthetic.npz or RUN/synthetic/)"
                    "; a sidecar synthetic.json with the run's guarantee goes with it")
     p.add_argument("--seed", type=int, help="seed for the latents (sampling is post-processing)")
@@ -25,6 +27,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if (warning := release_warning(args.run)) is not None:
         print(f"warning: {warning}", file=sys.stderr)
-    out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed, fmt=args.format)
+    from ..tables.synth import run_schema, write_synthetic_table
+
+    if run_schema(args.run) is not None:  # a table run: rows decoded by its public schema
+        if args.format not in (None, "csv"):
+            raise DPCGANError(f"--format {args.format} is for images; a table run writes CSV (or .parquet by --out)")
+        out = write_synthetic_table(args.run, args.n, args.labels, args.out, args.seed)
+        print(f"wrote {out} ({args.n} rows)")
+        return 0
+    out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed, fmt=args.format or "npz")
     print(f"wrote {out} ({args.n} samples)")
     return 0

@@ -62,6 +62,9 @@ def add_parser(sub) -> None:
                    "is a public input (required for private runs on your own data; never read off the labels)")
     p.add_argument("--label-names", metavar="FILE", help="the public label names, one per line (or a JSON list): "
                    "K = their number; for an image folder, its subfolders must be among them")
+    p.add_argument("--schema", metavar="FILE", help="tables (.csv, .csv.gz, .parquet): the public schema, TOML or "
+                   "JSON (column types, categories, bounds, missing cells); see `dpcgan schema draft`")
+    p.add_argument("--label-column", help="tables: the label column (must be the schema's label)")
     p.add_argument("--image-size", type=int, help="image folders: resize every image to S×S (needed when sizes differ)")
     p.add_argument("--conversion", choices=("opacus", "classic"), help="RDP conversion enforcing the cap")
     p.add_argument("--seed", type=int, help="reproducible run (marked not for release); default: OS entropy")
@@ -218,7 +221,7 @@ def resume(args, world, device) -> int:
     from ..train import train
     from ..train.run_dir import partial_path, read_private_record
 
-    given = [f"--{flag.replace('_', '-')}" for flag in [*FIELD_FLAGS, "preset", "config", "label_names", "out",
+    given = [f"--{flag.replace('_', '-')}" for flag in [*FIELD_FLAGS, "preset", "config", "label_names", "schema", "label_column", "out",
                                                          "overwrite", "dry_run"]
              if getattr(args, flag, None) not in (None, False)]
     if given:
@@ -236,8 +239,13 @@ def resume(args, world, device) -> int:
     # config.json names the data only; its location (and --data-dir) is in the private record
     cfg = TrainConfig.from_dict(config).replace(dataset=record.get("dataset") or config["dataset"])
     data_dir = args.data_dir or record.get("data_dir")
-    data = load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
-                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size)
+    if record.get("schema"):  # a table (dpcgan.tables)
+        from ..tables.train_cli import load_table_for_resume
+
+        data = load_table_for_resume(cfg, record)
+    else:
+        data = load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
+                            label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size)
     result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world,
                    force=args.force, data_location={"data_dir": data_dir} if data_dir else None)
     if world.main:
@@ -259,7 +267,21 @@ def _train(args, world, device) -> int:
     from ..train import train  # heavy imports only when needed
     from ..train.run_dir import check_output_dir
 
+    from ..tables.csvio import is_table
+
+    table = (is_table(args.dataset or "") or bool(getattr(args, "schema", None))
+             or (args.preset or "").startswith("table-"))
+    if table and not args.preset and not args.config:
+        from ..tables.train_cli import DEFAULT_PRESET
+
+        args.preset = DEFAULT_PRESET
     cfg = config_from_args(args)
+    if table:
+        from ..tables.train_cli import train_table
+
+        if args.force:
+            raise ConfigError("--force only applies to --resume")
+        return train_table(args, cfg, world, device)
     if args.force:
         raise ConfigError("--force only applies to --resume")
     if own_data(cfg):  # remembered (privately) for --resume from anywhere; the released files name it only

@@ -22,6 +22,7 @@ class ModelSpec:
     latent_dim: int = 100
     hidden: int = 128            # G's width (and D's unless d_hidden)
     d_hidden: int | None = None  # D's width
+    schema: dict | None = None   # tables: the public schema (dpcgan.tables.schema), which fixes the row layout
 
     @property
     def discriminator_width(self) -> int:
@@ -46,8 +47,23 @@ def _conv(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
             ConvProjectionDiscriminator(spec.image_shape, spec.num_classes, spec.discriminator_width))
 
 
+def _table_mlp(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    from ..tables.encode import layout
+    from ..tables.schema import TableSchema
+    from .tabular import TableDiscriminator, TableGenerator
+
+    if spec.schema is None:
+        raise ConfigError("architecture 'table-mlp' is for tables: train on a CSV with --schema FILE")
+    blocks = [(kind, w) for kind, w, _ in layout(TableSchema.from_dict(spec.schema))]
+    d = sum(w for _, w in blocks)
+    if tuple(spec.image_shape) != (1, 1, d):
+        raise ConfigError(f"table-mlp: rows of width {d} expected for this schema, got shape {spec.image_shape}")
+    return (TableGenerator(blocks, spec.num_classes, spec.latent_dim, spec.hidden),
+            TableDiscriminator(d, spec.num_classes, spec.discriminator_width))
+
+
 # Architectures register here: name -> builder returning (generator, discriminator).
-ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv}
+ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv, "table-mlp": _table_mlp}
 
 
 # What each architecture can take (checked before any record is read).

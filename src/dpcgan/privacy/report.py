@@ -120,7 +120,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "dataset": dataset_name,
             "architecture": spec.to_dict(),
             "hyperparameters": cfg.to_dict() | {"dataset": dataset_name},  # the data by name, not by location
-            "preprocessing": "pixels / 255 (fixed; nothing fitted to the data)",
+            "preprocessing": "pixels / 255 (fixed; nothing fitted to the data)" if getattr(spec, "schema", None) is None
+            else "table rows encoded by the public schema (one-hot categories, numerics scaled by the public bounds "
+                 "and clipped to them, a missing indicator per nullable column; nothing fitted to the data)",
+            **({"table_schema": spec.schema} if getattr(spec, "schema", None) is not None else {}),
         },
         "not_covered": [
             "the private/ folder of the run directory (metrics.jsonl: un-noised losses on real batches and real "

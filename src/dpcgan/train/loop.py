@@ -117,7 +117,8 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     # Identifies the data for --resume (kept in the private part of the run) and across processes.
     fingerprint = data_fingerprint(data.x, data.y) if (out is not None or world.size > 1) else ""
     world.check_same_data(len(data), fingerprint)
-    spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden, cfg.d_hidden)
+    spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden, cfg.d_hidden,
+                     schema=getattr(data, "schema", None))  # tables: the public schema (dpcgan.tables)
     gens = make_generators(cfg.seed, rank=world.rank, world_size=world.size, device=device)
     world.make_sampling_streams_distinct(gens)
     with torch.random.fork_rng(devices=[]):
@@ -246,7 +247,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     bar = tqdm(total=plan.steps, initial=step, disable=not progress or plain_progress, unit="step",
                dynamic_ncols=True, desc=f"DP-CGAN ({cfg.mode})")
     grid_steps = {round(k * plan.steps / cfg.progress_grids) for k in range(1, cfg.progress_grids + 1)} \
-        if cfg.progress_grids and run_path is not None else set()
+        if cfg.progress_grids and run_path is not None and spec.schema is None else set()  # no grids of table rows
     if grid_steps:
         (run_path / PROGRESS_DIR).mkdir(exist_ok=True)
     try:
@@ -342,7 +343,8 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     save_torch_atomic(run_path / "generator.pt", generator_checkpoint(G, spec, label_prior))
     save_torch_atomic(run_path / "discriminator.pt", {"spec": spec.to_dict(),
                       "state_dict": {k: v.detach().cpu() for k, v in D.state_dict().items()}})
-    write_sample_grid(G, run_path / "samples.png", gens.preview)
+    if spec.schema is None:
+        write_sample_grid(G, run_path / "samples.png", gens.preview)
     write_json_atomic(run_path / "privacy.json", report)
     return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D, checkpoint_id)
 

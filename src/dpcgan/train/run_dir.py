@@ -27,7 +27,7 @@ PRIVATE_RECORD = f"{PRIVATE_DIR}/run.json"
 AUDIT_FILE = f"{PRIVATE_DIR}/audit.json"    # membership attacks on the training records: outside the guarantee
 PROGRESS_DIR = "progress"   # sample grids saved during training (post-processing of the released G's history)
 RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png", PROGRESS_DIR,
-                    "synthetic.npz", "synthetic.json", "report.html", "MODEL_CARD.md")
+                    "synthetic.npz", "synthetic.csv", "synthetic.json", "report.html", "MODEL_CARD.md")
 # evaluation.json (RUN/) is computed against real data, outside the guarantee: release it only if that data may be
 # described (a public benchmark's test split, say); the audit and the full report stay in private/.
 

@@ -1,0 +1,48 @@
+"""`dpcgan evaluate RUN --test test.csv` for a table run: TSTR utility, the real-data reference, fidelity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import DPCGANError
+from ..io import write_json_atomic
+from ..train.run_dir import read_private_record
+from .csvio import read_frame
+from .synth import run_schema, write_synthetic_table
+
+
+def evaluate_table_run(args) -> int:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as e:
+        raise DPCGANError("dpcgan evaluate needs scikit-learn; install it with: pip install 'dpcgan[eval]'") from e
+    from .evaluate import evaluate_table, format_table
+
+    run_dir = Path(args.run)
+    schema = run_schema(run_dir)
+    if not args.test:
+        raise DPCGANError("a table run is evaluated against real test rows: --test FILE.csv (evaluation reads real "
+                          "data and is outside the guarantee)")
+    test = read_frame(args.test, schema)
+    record = read_private_record(run_dir)
+    train_source = args.train or record.get("dataset")
+    train = read_frame(train_source, schema) if train_source and Path(train_source).is_file() else None
+    if args.synthetic:
+        synthetic_file = Path(args.synthetic)
+    else:
+        synthetic_file = run_dir / "synthetic.csv"
+        if not synthetic_file.is_file():
+            n = len(train) if train is not None else args.n
+            write_synthetic_table(run_dir, n, out=synthetic_file)
+            print(f"sampled {n} rows into {synthetic_file}")
+    synthetic = read_frame(synthetic_file, schema)
+    result = evaluate_table(synthetic, test, schema, real_train=train, seed=args.seed)
+    result["synthetic_file"] = str(synthetic_file)
+    out = Path(args.out) if args.out else (run_dir if not args.synthetic else synthetic_file.parent) / "evaluation.json"
+    write_json_atomic(out, result)
+    print(format_table(result))
+    if train is None:
+        print("(no real-data reference: the run's training file was not found; pass --train FILE)")
+    print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,91 @@
+"""`dpcgan train --dataset table.csv --label-column C --schema schema.toml`: the table branch of commands/train.
+
+The private part is the image loop unchanged (dpcgan.train.train): the table is encoded by the public schema into
+float32 rows (n, 1, 1, d), the "table-mlp" architecture reads them, and the schema travels in the model spec
+(config.json, privacy.json, generator.pt) so that sampling decodes rows without the private file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import ConfigError
+from .csvio import load_table, table_size
+from .schema import TableSchema, read_schema_file
+
+DEFAULT_PRESET = "table-eps1"
+
+
+def table_config(args, cfg, schema: TableSchema):
+    """The run's config for a table: the label set is the schema's label categories (public)."""
+    if cfg.arch != "table-mlp":
+        raise ConfigError(f"tables train with architecture 'table-mlp' (got {cfg.arch!r} from the preset or "
+                          "config): use --preset table-eps1 or table-eps10")
+    names = tuple(schema.label_names)
+    if cfg.num_classes is not None and cfg.num_classes != len(names) and getattr(args, "num_classes", None):
+        raise ConfigError(f"--num-classes {cfg.num_classes} differs from the {len(names)} categories of the label "
+                          f"column {schema.label!r} in the schema")
+    if getattr(args, "label_names", None):
+        raise ConfigError("--label-names is for images; a table's classes are its schema's label categories")
+    return cfg.replace(dataset=str(Path(cfg.dataset).resolve()), label_names=names, num_classes=len(names))
+
+
+def load_schema_for(args) -> TableSchema:
+    if not args.dataset:
+        raise ConfigError("a table preset needs the table: --dataset FILE.csv --label-column C --schema FILE")
+    if not getattr(args, "schema", None):
+        raise ConfigError(f"--dataset {args.dataset}: a table needs its public schema: --schema FILE (TOML or JSON; "
+                          "`dpcgan schema draft` writes one to review)")
+    schema = read_schema_file(args.schema)
+    if args.label_column is not None and args.label_column != schema.label:
+        raise ConfigError(f"--label-column {args.label_column!r} differs from the schema's label {schema.label!r}")
+    return schema
+
+
+def train_table(args, cfg, world, device) -> int:
+    from ..commands.train import final_line, preset_name, print_plan
+    from ..train import train
+    from ..train.run_dir import check_output_dir
+
+    schema = load_schema_for(args)
+    cfg = table_config(args, cfg, schema)
+    from .draft import is_not_private
+
+    if is_not_private(schema) and world.main:
+        import sys
+
+        print(f"warning: {args.schema} was drafted from data rows (NOT PRIVATE): its categories and bounds are assumed "
+              "public; for private data replace them with public knowledge (privacy.json records the provenance)",
+              file=sys.stderr)
+    if args.dry_run:  # n from the file (public by assumption), the label set from the schema
+        print_plan(cfg, table_size(cfg.dataset), len(schema.label_names))
+        return 0
+    name = preset_name(args)
+    stem = Path(cfg.dataset).name.split(".")[0]
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-{stem}-{cfg.mode}"
+    world.from_main(lambda: check_output_dir(out, args.overwrite))  # before reading data: fail fast
+    # The encoded rows go to a temporary .npy beside the output (removed at the end) and are read back only as
+    # Poisson batches sample them: memory stays flat in n. Every bad-input error comes before the run directory.
+    fd, rows_file = tempfile.mkstemp(prefix=f".{out.name}.rows-", suffix=".npy", dir=out.parent)
+    os.close(fd)
+    try:
+        data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
+        if world.main:
+            print_plan(cfg, len(data), data.num_classes)
+        location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label}
+        result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
+                       world=world, data_location=location)
+    finally:
+        Path(rows_file).unlink(missing_ok=True)
+    if world.main:
+        print(final_line(result, cfg, world, device))
+    return 0
+
+
+def load_table_for_resume(cfg, record: dict):
+    """The table of an interrupted run, with the schema file it was started with (from its private record)."""
+    schema_file = record.get("schema")
+    if not schema_file or not Path(schema_file).is_file():
+        raise ConfigError(f"cannot resume: the run's schema file {schema_file} is gone; restore it")
+    return load_table(cfg.dataset, read_schema_file(schema_file), record.get("label_column"))
