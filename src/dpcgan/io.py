@@ -99,3 +99,25 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.nda
         top, left = pad + r * (h + pad), pad + col * (w + pad)
         grid[top : top + h, left : left + w] = images[k].transpose(1, 2, 0)
     return grid[:, :, 0] if c == 1 else grid
+
+
+def read_toml_or_json(path: str | os.PathLike, *, flag: str, default_format: str = "json") -> Any:
+    """A settings file: TOML for a .toml suffix, JSON for .json, else `default_format`. Errors name the flag."""
+    from .errors import ConfigError
+
+    p = Path(path)
+    kind = {".toml": "toml", ".json": "json"}.get(p.suffix.lower(), default_format)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"{flag} {p}: cannot read it ({e.strerror})") from e
+    try:
+        if kind == "toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            return tomllib.loads(text)
+        return json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"{flag} {p}: not valid {kind.upper()} ({' '.join(str(e).split())})") from e

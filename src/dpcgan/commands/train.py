@@ -19,6 +19,7 @@ from ..data import BENCHMARKS, load_dataset
 from ..data.arrays import folder_image_shape, is_image_folder, read_label_names
 from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark
 from ..errors import ConfigError
+from ..io import read_toml_or_json
 from ..models import check_image_shape_for_arch
 
 EPILOG = """how --epsilon, --sigma and --steps combine (on top of the preset and the config file):
@@ -90,21 +91,7 @@ def add_parser(sub) -> None:
 def read_config_file(path: str) -> dict:
     """TrainConfig fields from TOML or JSON (a run's config.json: its "config" part), plus an optional 'preset'."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"--config {p}: cannot read it ({e.strerror})") from e
-    try:
-        if p.suffix.lower() == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                import tomli as tomllib
-            d = tomllib.loads(text)
-        else:
-            d = json.loads(text)
-    except ValueError as e:
-        raise ConfigError(f"--config {p}: not valid {'TOML' if p.suffix.lower() == '.toml' else 'JSON'} ({e})") from e
+    d = read_toml_or_json(p, flag="--config", default_format="json")
     if not isinstance(d, dict):
         raise ConfigError(f"--config {p}: expected a table of settings")
     if isinstance(d.get("config"), dict):  # a run's config.json

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..io import read_toml_or_json
 
 CATEGORICAL, NUMERIC = "categorical", "numeric"
 COLUMN_KEYS = {CATEGORICAL: {"type", "categories", "missing", "other"},
@@ -184,22 +185,7 @@ def _parse_column(name, spec, source: str) -> Column:
 def read_schema_file(path: str | Path) -> TableSchema:
     """A schema from a .toml or .json file."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"--schema {p}: cannot read it ({e.strerror})") from e
-    try:
-        if p.suffix.lower() == ".json":
-            d = json.loads(text)
-        else:
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                import tomli as tomllib
-            d = tomllib.loads(text)
-    except ValueError as e:
-        kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
-        raise ConfigError(f"--schema {p}: not valid {kind} ({' '.join(str(e).split())})") from e
+    d = read_toml_or_json(p, flag="--schema", default_format="toml")
     return parse_schema(d, source=f"--schema {p.name}")
 
 
