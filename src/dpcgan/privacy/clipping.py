@@ -185,6 +185,11 @@ def clip_factors(norms: torch.Tensor, max_norm: float | None) -> torch.Tensor:
     """min(1, C / ||g||): the factor that brings each unit's gradient norm to at most C (1 when C is None).
     A unit whose norm is not finite gets 0: its contribution, 0, is within the bound whatever its gradient is."""
     factors = torch.ones_like(norms) if max_norm is None else (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    return finite_only(norms, factors)
+
+
+def finite_only(norms: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Weight 0 for a unit whose norm is not finite (clipping and normalisation alike)."""
     return torch.where(torch.isfinite(norms), factors, 0.0)
 
 
@@ -226,10 +231,8 @@ def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: flo
         norm_sq = norm_sq + _layer_norm_sq_chunked(layer, a, g, units)
         pieces.append((layer, a, g))
     norms = norm_sq.clamp(min=0.0).sqrt()  # a Gram sum can round below 0; NaN stays NaN (weight 0 below)
-    if normalize_gamma is None:
-        unit_w = clip_factors(norms, max_norm)
-    else:  # a unit whose norm is not finite gets weight 0 here too
-        unit_w = torch.where(torch.isfinite(norms), normalize_factors(norms, max_norm, normalize_gamma), 0.0)
+    unit_w = clip_factors(norms, max_norm) if normalize_gamma is None else \
+        finite_only(norms, normalize_factors(norms, max_norm, normalize_gamma))
     if units is None:
         row_w = unit_w
     else:
