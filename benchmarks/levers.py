@@ -30,7 +30,7 @@ from dpcgan.train import train
 from dpcgan.train.run_dir import read_private_record
 
 HEADER = ("# Lever ablation (benchmarks/levers.py)\n\n"
-          "One run each (seed 0), MNIST unless stated; trained with 1 thread (the other core was in use). "
+          "One run each (seed 0), MNIST unless stated; the train wall column names the torch threads used. "
           "`proxy` rows use a smaller batch with sigma scaled so that sigma/B equals the full recipe's, and the "
           "same D steps: their own epsilon is larger (given). CNN accuracy: `dpcgan evaluate`'s CNN trained on N "
           "synthetic images, tested on the real test set; `eval BN` samples G as released (running statistics), "
@@ -126,7 +126,7 @@ def main() -> None:
     eps = "inf (off)" if report["epsilon"] is None else f"{report['epsilon']:.3g}"
     row = (f"| {args.name} | {label}; `{json.dumps(overrides)}` | {eps} "
            f"| {report.get('noise_multiplier', cfg.noise_multiplier) or 0:.4g} | {cfg.batch_size} | {report['d_steps']} "
-           f"| {n_d} | {g_steps} | {wall_s / 60:.1f} min | {args.n_synthetic} "
+           f"| {n_d} | {g_steps} | {wall_s / 60:.1f} min ({args.threads} thr) | {args.n_synthetic} "
            f"| **{fmt(ev['cnn']['accuracy'])}** | {fmt(results['batch']['cnn']['accuracy']) if 'batch' in results else '-'} "
            f"| {fid['fid_like']:.2f} | {fmt(pr.get('precision'))} | {fmt(pr.get('recall'))} | {commit()} "
            f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC |\n")
