@@ -77,6 +77,12 @@ class TrainConfig:
     bn_recalibrate: int = 0             # batches of 512 public fakes to re-estimate G's BatchNorm statistics for
                                         # the released weights before saving; 0: keep the last raw G's statistics
     mode_seeking: float = 0.0           # weight of Mao et al.'s mode-seeking term in G's loss (against collapse)
+    # DP warm start (issue #11): one Gaussian release of per-class mean records (noise multiplier
+    # warm_start_noise, each record clipped to L2 norm warm_start_clip; its cost composed with the D steps and
+    # included when sigma is calibrated), then warm_start_steps G steps matching G's per-class means to them
+    warm_start_noise: float = 0.0       # s of that release; 0: no warm start
+    warm_start_clip: float = 8.0        # C_w, in the units of a record (pixels in [0, 1]: MNIST digits ~9)
+    warm_start_steps: int = 200
     # bookkeeping
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100
@@ -265,11 +271,28 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"mode_seeking must be >= 0 (got {cfg.mode_seeking})")
     if cfg.g_batch_size is not None and cfg.g_batch_size < 1:
         raise ConfigError(f"g_batch_size must be >= 1 (got {cfg.g_batch_size})")
+    if cfg.warm_start_noise:
+        if not (cfg.warm_start_noise > 0 and math.isfinite(cfg.warm_start_noise)):
+            raise ConfigError(f"warm_start_noise must be > 0 (got {cfg.warm_start_noise}); 0 turns it off")
+        if not (cfg.warm_start_clip > 0 and math.isfinite(cfg.warm_start_clip)) or cfg.warm_start_steps < 1:
+            raise ConfigError(f"a warm start needs warm_start_clip > 0 and warm_start_steps >= 1 (got "
+                              f"{cfg.warm_start_clip}, {cfg.warm_start_steps})")
     if cfg.label_prior == DP_HISTOGRAM:
         if cfg.mode == "off":
             raise ConfigError("--label-prior dp-histogram is for private runs; --mode off can use the counts directly")
         if not (cfg.label_histogram_noise > 0 and math.isfinite(cfg.label_histogram_noise)):
             raise ConfigError(f"--label-histogram-noise must be > 0 (got {cfg.label_histogram_noise})")
+
+
+def full_data_releases(cfg: TrainConfig) -> list[float]:
+    """Noise multipliers of the run's Gaussian releases over the whole training set (sample rate 1, L2
+    sensitivity 1), made before the first D step and composed with the D steps in one ledger."""
+    releases = []
+    if cfg.label_prior == DP_HISTOGRAM and cfg.mode != "off":
+        releases.append(cfg.label_histogram_noise)
+    if cfg.warm_start_noise and cfg.mode != "off":
+        releases.append(cfg.warm_start_noise)
+    return releases
 
 
 def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
@@ -288,7 +311,8 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
     # holds no prior, and its RDP is part of the budget every D step is calibrated and checked against.
     dp_prior = cfg.label_prior == DP_HISTOGRAM
     prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
-    base = accountant.gaussian_rdp(cfg.label_histogram_noise) if dp_prior else None
+    releases = full_data_releases(cfg)
+    base = sum(accountant.gaussian_rdp(s) for s in releases) if releases else None
     sigma, steps, eps_target, conv = cfg.noise_multiplier, cfg.steps, cfg.target_epsilon, cfg.conversion
 
     if cfg.mode == "off":

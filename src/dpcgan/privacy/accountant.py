@@ -154,7 +154,8 @@ class PrivacyLedger:
 
     @property
     def steps(self) -> int:
-        """Mechanism invocations recorded: D steps, plus 1 for a DP label histogram."""
+        """Mechanism invocations recorded: D steps, plus 1 for each full-data release (DP label histogram, DP
+        warm start)."""
         return sum(e.count for e in self.events)
 
     @property

@@ -91,6 +91,16 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "event": "the ledger event with sample_rate 1 (composed with the D steps in the epsilon above)",
             "noise_multiplier": cfg.label_histogram_noise,
         },
+        "warm_start": None if not (private and cfg.warm_start_noise) else {
+            "mechanism": "Gaussian mechanism on the per-class sums of (record clipped to L2 norm "
+                         f"{cfg.warm_start_clip:g} and divided by it, 1) / sqrt(2) (L2 sensitivity 1: one record "
+                         f"changes one class's row), noise std {cfg.warm_start_noise:g} per entry; the released "
+                         "means (sums / noisy counts) pretrain G for "
+                         f"{cfg.warm_start_steps} steps before the first D step (post-processing)",
+            "event": "a ledger event with sample_rate 1 (composed with the D steps in the epsilon above; events with "
+                     "the same noise multiplier are listed together with their count)",
+            "noise_multiplier": cfg.warm_start_noise,
+        },
         "events": ledger.to_dict(),
         "epsilon_cap": cfg.target_epsilon,
         "epsilon_cap_note": "the most the run was allowed to spend (it stops before a step that would exceed it); "
@@ -151,7 +161,8 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
 
 
 def lever_notes(cfg) -> dict:
-    """What each utility lever in use does to the privacy analysis (issue #11): none changes the ledger."""
+    """What each utility lever in use does to the privacy analysis (issue #11): only the warm start adds to the
+    ledger (one full-data Gaussian release)."""
     notes = {
         "loss": f"{cfg.loss}: D's per-row loss; each unit's gradient is still bounded by C, so the sensitivity "
                 "and the ledger are unchanged",
@@ -172,6 +183,9 @@ def lever_notes(cfg) -> dict:
     if cfg.bn_recalibrate:
         notes["bn_recalibrate"] = (f"G's BatchNorm statistics re-estimated on {cfg.bn_recalibrate} batches of "
                                    "public fakes before release: post-processing")
+    if cfg.warm_start_noise:
+        notes["warm_start"] = ("one Gaussian release of per-class means (noise multiplier "
+                               f"{cfg.warm_start_noise:g}), in the ledger and in the epsilon; see 'warm_start'")
     if cfg.mode_seeking > 0:
         notes["mode_seeking"] = f"G's loss adds {cfg.mode_seeking:g} x the mode-seeking term: G-only, post-processing"
     return notes

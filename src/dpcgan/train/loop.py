@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..io import append_line, save_torch_atomic, write_bytes_atomic, write_json_atomic
 from ..models import ModelSpec, build_models
 from ..privacy.accountant import PrivacyLedger
+from ..privacy.class_means import noisy_class_means
 from ..privacy.label_histogram import noisy_label_prior
 from ..privacy.report import privacy_report
 from ..rng import make_generators
@@ -33,6 +34,7 @@ from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mar
                          superseded_at)
 from .run_dir import (METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_config, public_dataset_name, read_private_record,
                       update_private_record)
+from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
 from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
                     public_labels, public_latent)
@@ -229,6 +231,8 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                                           share=world.size > 1)
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise)
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
+    if cfg.warm_start_noise and ckpt is None:  # a resumed run has its warmed G (and the event) in the checkpoint
+        _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
                              normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None)
@@ -347,6 +351,21 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         write_sample_grid(G, run_path / "samples.png", gens.preview)
     write_json_atomic(run_path / "privacy.json", report)
     return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D, checkpoint_id)
+
+
+def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device) -> None:
+    """Release the DP per-class means (one ledger event), then pretrain G towards them (post-processing)."""
+    if world.size > 1:
+        raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
+                          "torchrun, or set warm_start_noise = 0")
+    means = noisy_class_means(data, data.num_classes, cfg.warm_start_clip, cfg.warm_start_noise, gens.noise,
+                              value_range=(0.0, 1.0) if spec.schema is None else None)
+    if private:
+        ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise)
+    pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_batch_size or cfg.batch_size,
+                       lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent)
+    if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
+        G_ema.load_state_dict(G.state_dict())
 
 
 def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:

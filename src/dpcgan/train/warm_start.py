@@ -1,0 +1,44 @@
+"""DP warm start (issue #11, item 6): pretrain G towards DP per-class mean records before the GAN starts.
+
+The means come from one Gaussian release (privacy/class_means.py), accounted in the same ledger as the D steps.
+Pretraining reads only those released means, public labels and fresh latents: post-processing. Its loss matches,
+per class, the mean of G's fakes in a batch to the released mean (a first-moment match): it moves G from noise
+to roughly the right strokes per class without asking every fake to be the mean image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .steps import public_labels, public_latent
+
+
+def class_mean_matching_loss(fakes: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """Mean over the classes present in the batch of ||mean of that class's fakes - its released mean||^2 / d."""
+    num_classes = means.shape[0]
+    flat = fakes.flatten(1)
+    sums = torch.zeros(num_classes, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add(0, y, flat)
+    counts = torch.bincount(y, minlength=num_classes).to(flat.dtype)
+    present = counts > 0
+    batch_means = sums[present] / counts[present, None]
+    return (batch_means - means.flatten(1)[present]).pow(2).mean(dim=1).mean()
+
+
+def pretrain_generator(G: nn.Module, means: torch.Tensor, *, steps: int, batch_size: int, lr: float,
+                       betas: tuple[float, float], prior: torch.Tensor, latent_gen: torch.Generator) -> list[float]:
+    """`steps` Adam steps of G on the class-mean matching loss (its own optimizer: G's GAN optimizer starts
+    fresh afterwards). Single process (the loop refuses a warm start under torchrun). Returns the losses."""
+    means = means.to(next(G.parameters()).device)
+    opt = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
+    losses = []
+    G.train()
+    for _ in range(steps):
+        y = public_labels(batch_size, prior, latent_gen)
+        z = public_latent(G, batch_size, latent_gen)
+        opt.zero_grad(set_to_none=True)
+        loss = class_mean_matching_loss(G(z, y), y, means)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses

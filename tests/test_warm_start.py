@@ -1,0 +1,149 @@
+"""DP warm start (issue #11, item 6): the per-class means release has L2 sensitivity 1 and noise std s, its cost is
+in the plan and in the ledger exactly once, and pretraining G reads nothing but the released means."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dpcgan.config import preset, resolve_plan
+from dpcgan.errors import ConfigError
+from dpcgan.models.conv import ConvGenerator
+from dpcgan.privacy import accountant
+from dpcgan.privacy import class_means
+from dpcgan.privacy.class_means import clipped_class_sums, means_from_sums, noisy_class_means
+from dpcgan.privacy.noise import SeededNoise
+from dpcgan.train import loop as loop_module
+from dpcgan.train import train
+from dpcgan.train.warm_start import class_mean_matching_loss, pretrain_generator
+
+from conftest import assert_same_run
+from test_levers import independent_epsilon, tiny
+
+
+def reference_sums(x: np.ndarray, y: np.ndarray, k: int, clip: float) -> np.ndarray:
+    """Record by record, in numpy: (clip(x) / C, 1) / sqrt(2) added to its class's row."""
+    out = np.zeros((k, x[0].size + 1))
+    for xi, yi in zip(x, y):
+        v = xi.reshape(-1).astype(np.float64)
+        v = v * min(1.0, clip / np.linalg.norm(v))
+        out[yi] += np.concatenate([v / clip, [1.0]]) / math.sqrt(2)
+    return out
+
+
+def test_clipped_sums_match_a_record_by_record_reference_and_chunking(mnist_small, monkeypatch):
+    data = mnist_small.subset(torch.arange(300))
+    x = data.float_images().numpy()
+    monkeypatch.setattr(class_means, "CHUNK", 37)  # several chunks, the last one partial
+    got = clipped_class_sums(data, 10, clip_norm=6.0).numpy()
+    np.testing.assert_allclose(got, reference_sums(x, data.y.numpy(), 10, 6.0), rtol=1e-10, atol=1e-10)
+
+
+def test_adding_one_record_moves_the_sums_by_at_most_one(mnist_small):
+    """The sensitivity the ledger assumes: 1, reached by a record whose norm is at least the clip norm."""
+    base = mnist_small.subset(torch.arange(200))
+    for clip in (2.0, 8.0, 40.0):  # below, near and far above MNIST's digit norms (~9)
+        before = clipped_class_sums(base, 10, clip)
+        for extra in (200, 201, 202):
+            bigger = mnist_small.subset(torch.cat([torch.arange(200), torch.tensor([extra])]))
+            moved = (clipped_class_sums(bigger, 10, clip) - before).norm().item()
+            assert moved <= 1.0 + 1e-12
+            if clip == 2.0:  # every digit's norm exceeds 2: the bound is attained
+                assert moved == pytest.approx(1.0, abs=1e-12)
+
+
+def test_the_release_adds_noise_of_std_s_to_every_entry_and_means_divide_by_the_noisy_count(mnist_small):
+    exact = clipped_class_sums(mnist_small, 10, 8.0)
+    noisy = {"sums": exact.clone()}
+    from dpcgan.privacy.noise import add_gaussian_noise_
+
+    add_gaussian_noise_(noisy, 3.0, SeededNoise(torch.Generator().manual_seed(1)))
+    residual = (noisy["sums"] - exact).numpy().ravel()
+    assert residual.std() == pytest.approx(3.0, rel=0.03) and abs(residual.mean()) < 0.05
+    # with negligible noise the means are the per-class means of the clipped records
+    x = mnist_small.float_images().reshape(len(mnist_small), -1).double()
+    x = x * (8.0 / x.norm(dim=1, keepdim=True).clamp(min=8.0))
+    means = noisy_class_means(mnist_small, 10, 8.0, 1e-9, SeededNoise(torch.Generator().manual_seed(0)))
+    for k in range(10):
+        np.testing.assert_allclose(means[k].reshape(-1).numpy(), x[mnist_small.y == k].mean(0).numpy(), atol=1e-5)
+    # a class whose noisy count is below 1 is divided by 1, and the means stay in the pixel range
+    sums = torch.zeros(2, 5, dtype=torch.float64)
+    sums[0, -1], sums[0, :-1] = -3.0, 0.5
+    m = means_from_sums(sums, 8.0, (1, 2, 2))
+    assert m.min() >= 0.0 and m.max() <= 1.0
+
+
+def test_the_warm_start_is_in_the_plan_and_sigma_is_calibrated_around_it():
+    cfg = preset("mnist-eps1")
+    plain = resolve_plan(cfg, 60000, 10)
+    warm = resolve_plan(cfg.replace(warm_start_noise=20.0), 60000, 10)
+    assert warm.noise_multiplier > plain.noise_multiplier and warm.planned_epsilon <= 1.0
+    composed = accountant.gaussian_rdp(20.0) + accountant.rdp_curve(warm.sample_rate, warm.noise_multiplier, warm.steps)
+    assert warm.planned_epsilon == pytest.approx(accountant.epsilon_from_rdp(composed, cfg.delta, "opacus")[0],
+                                                 rel=1e-6)
+    both = resolve_plan(cfg.replace(warm_start_noise=20.0, label_prior="dp-histogram", label_histogram_noise=30.0),
+                        60000, 10)
+    assert both.noise_multiplier > warm.noise_multiplier  # both releases are in the budget
+
+
+@pytest.mark.parametrize("bad", [dict(warm_start_noise=-1.0), dict(warm_start_noise=float("inf")),
+                                 dict(warm_start_noise=5.0, warm_start_clip=0.0),
+                                 dict(warm_start_noise=5.0, warm_start_steps=0)])
+def test_bad_warm_start_settings_are_refused(bad):
+    with pytest.raises(ConfigError, match="warm_start"):
+        resolve_plan(preset("paper").replace(**bad), 60000, 10)
+
+
+def test_pretraining_moves_gs_class_means_to_the_released_ones():
+    torch.manual_seed(0)
+    G = ConvGenerator((1, 28, 28), 3, latent_dim=8, width=8)
+    targets = torch.rand(3, 1, 28, 28)
+    gen = torch.Generator().manual_seed(0)
+    prior = torch.full((3,), 1 / 3)
+    losses = pretrain_generator(G, targets, steps=60, batch_size=96, lr=1e-2, betas=(0.5, 0.999), prior=prior,
+                                latent_gen=gen)
+    assert losses[-1] < 0.3 * losses[0]
+    # the loss is the per-class first-moment distance (checked against a direct computation)
+    fakes, y = torch.rand(10, 1, 2, 2), torch.tensor([0, 1, 1, 0, 2, 2, 2, 0, 1, 0])
+    m = torch.rand(3, 1, 2, 2)
+    direct = np.mean([((fakes[y == k].mean(0) - m[k]) ** 2).mean().item() for k in range(3)])
+    assert class_mean_matching_loss(fakes, y, m).item() == pytest.approx(direct, rel=1e-6)
+
+
+def test_a_warm_started_run_records_the_release_once_and_its_epsilon_is_exact(mnist_small, tmp_path, monkeypatch):
+    cfg = tiny(steps=8, d_steps_per_g=2, g_ema=0.5, warm_start_noise=25.0, warm_start_steps=5, checkpoint_every=4,
+               log_every=2)
+    train(cfg, mnist_small, tmp_path / "ref", progress=False)
+    report = json.loads((tmp_path / "ref" / "privacy.json").read_text())
+    full_data = [e for e in report["events"] if e["sample_rate"] == 1.0]
+    assert full_data == [{"sample_rate": 1.0, "noise_multiplier": 25.0, "count": 1}]
+    assert report["d_steps"] == 8 and report["warm_start"]["noise_multiplier"] == 25.0
+    assert report["epsilon_by_conversion"]["opacus"] == pytest.approx(independent_epsilon(report["events"], 1e-5),
+                                                                      rel=0.02)
+    no_warm = tiny(steps=8, d_steps_per_g=2, g_ema=0.5)
+    assert report["epsilon_by_conversion"]["classic"] > resolve_plan(no_warm, len(mnist_small), 10).planned_epsilon
+
+    # interrupted after its first checkpoint and resumed: the same run, the release drawn and counted once
+    real = loop_module.discriminator_step
+    calls = []
+
+    def crash_at_6(*a, **k):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop_module, "discriminator_step", crash_at_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, mnist_small, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(loop_module, "discriminator_step", real)
+    drawn = []
+    real_release = loop_module.noisy_class_means
+    monkeypatch.setattr(loop_module, "noisy_class_means", lambda *a, **k: drawn.append(1) or real_release(*a, **k))
+    train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
+    assert drawn == []
+    assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
+    resumed = json.loads((tmp_path / "resumed" / "privacy.json").read_text())
+    assert resumed["events"] == report["events"]
