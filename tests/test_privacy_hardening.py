@@ -167,6 +167,44 @@ def test_item5_a_unit_with_a_non_finite_norm_gets_weight_zero():
         torch.testing.assert_close(clipped.grads[p], reference.grads[p])  # the bad units contribute exactly 0
 
 
+class SmallConv(nn.Module):
+    """A conv layer whose per-row gradients are cheaper than its Gram trick: the fused per-row path."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.fc = nn.Linear(4 * 4 * 4, 1)
+
+    def forward(self, x):  # (N, 1, 8, 8) -> (N,)
+        return self.fc(torch.tanh(self.conv(x)).flatten(1)).squeeze(-1)
+
+
+@pytest.mark.parametrize("units", [None, torch.tensor([[0, 5], [1, 4], [2, 3]])])
+def test_item5_non_finite_units_get_weight_zero_on_the_fused_conv_path(units, monkeypatch):
+    from dpcgan.privacy import clipping
+    from dpcgan.privacy.clipping import LayerTape, clipped_grad_sum
+
+    monkeypatch.setattr(clipping, "NORM_CHUNK_UNITS", 2)  # the bad unit shares a chunk with a good one
+    torch.manual_seed(0)
+    model = SmallConv()
+    assert clipping._per_row_grads_layer(model.conv, torch.zeros(1, 4, 4, 4), units)
+    x = torch.randn(6, 1, 8, 8)
+    x[3, 0, 2, 2] = float("inf")  # row 3: an infinite input, its gradient holds inf/NaN
+    with LayerTape(model) as tape:
+        out = model(x)
+    clipped = clipped_grad_sum(tape, out, max_norm=0.5, units=units)
+    bad_unit = 3 if units is None else 2
+    assert not torch.isfinite(clipped.norms[bad_unit])
+    ok = [0, 1, 2, 4, 5] if units is None else [0, 5, 1, 4]
+    with LayerTape(model) as tape:
+        ref_out = model(x[ok])
+    reference = clipped_grad_sum(tape, ref_out, max_norm=0.5,
+                                 units=None if units is None else torch.tensor([[0, 1], [2, 3]]))
+    for p in model.parameters():
+        assert torch.isfinite(clipped.grads[p]).all()
+        torch.testing.assert_close(clipped.grads[p], reference.grads[p])  # the bad unit contributes exactly 0
+
+
 def test_item5_negative_squared_norms_from_rounding_are_clamped_at_zero(monkeypatch):
     from dpcgan.privacy import clipping
     from dpcgan.privacy.clipping import LayerTape, clipped_grad_sum

@@ -11,6 +11,11 @@ Once each clipping unit's norm is known, the clipped sum is sum_i w_i grad_W(i) 
 weighted matrix product from the same a and g ("book-keeping", Bu et al. 2023; for a convolution, the native
 weight-gradient kernel applied to the reweighted output gradient), so no second backward pass is needed.
 
+Small conv layers (where the explicit per-unit product is cheaper than the Gram form, e.g. the presets' D) take
+a fused path instead: for a chunk of units at a time, their per-row gradients from one grouped convolution
+backward (each row its own group), the chunk's full norms, its clip weights and its weighted sum; the chunk's
+per-row gradients are then dropped. On CPU this is ~3x faster than unfolding, and no weighted backward is needed.
+
 A *clipping unit* is the set of rows whose gradients are summed before clipping: one row in DP-CGAN's split
 mode (each real record and each fake sample clipped alone), a (real, fake) pair in the joint baseline.
 Units are given as a (U, k) index matrix into the rows of the batch.
@@ -19,6 +24,8 @@ Units are given as a (U, k) index matrix into the rows of the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +69,13 @@ class LayerTape:
 # Features first, positions last: the layout F.unfold returns and conv outputs have, so no copy is made; bmm
 # reads the transposes through strides.
 
+def _check_conv(layer: nn.Conv2d) -> None:
+    if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+        raise ValueError("Conv2d in D must use numeric zero padding")
+    if layer.groups != 1:
+        raise ValueError("Conv2d in D must have groups=1 for per-example gradient norms")
+
+
 def _views(layer: nn.Module, a: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, d_in, T), (N, d_out, T) for Linear/Conv2d (T: leading positions, or output pixels of the unfolded
     input); an Embedding keeps its ids and output gradients."""
@@ -71,10 +85,7 @@ def _views(layer: nn.Module, a: torch.Tensor, g: torch.Tensor) -> tuple[torch.Te
     if isinstance(layer, nn.Linear):
         return a.reshape(n, -1, a.shape[-1]).transpose(1, 2), g.reshape(n, -1, g.shape[-1]).transpose(1, 2)
     if isinstance(layer, nn.Conv2d):
-        if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
-            raise ValueError("Conv2d in D must use numeric zero padding")
-        if layer.groups != 1:
-            raise ValueError("Conv2d in D must have groups=1 for per-example gradient norms")
+        _check_conv(layer)
         cols = F.unfold(a, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride)
         return cols, g.flatten(2)  # (N, C_in*kh*kw, L), (N, C_out, L)
     raise TypeError(type(layer))
@@ -129,6 +140,38 @@ def _layer_norm_sq(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, units: to
 NORM_CHUNK_UNITS = 128
 
 
+def _conv_explicit_is_cheaper(layer: nn.Module, g: torch.Tensor, units: torch.Tensor | None) -> bool:
+    """The Gram trick's rule (see _gram_or_full_norm_sq) for a conv layer, before any unfolding."""
+    d_in = layer.in_channels * math.prod(layer.kernel_size)
+    kt = (1 if units is None else units.shape[1]) * math.prod(g.shape[2:])
+    return kt * (d_in + layer.out_channels) >= d_in * layer.out_channels
+
+
+def _conv_per_row_grads(layer: nn.Conv2d, a: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
+    """Per-row gradients of a conv layer's parameters, [(n, weight size)] or with a trainable bias [(n, weight
+    size), (n, C_out)], by one grouped convolution backward in which each row is its own group: the native
+    kernel, ~3x faster on CPU than unfolding the input and multiplying. Used for chunks of rows only, for
+    layers where the explicit per-unit product is the cheaper norm anyway (so it holds no more than it did)."""
+    n = a.shape[0]
+    # the weight gradient reads only the shape of the weight argument: an uninitialised stand-in, no copies
+    weight = layer.weight.new_empty(n * layer.out_channels, *layer.weight.shape[1:])
+    _, dw, _ = torch.ops.aten.convolution_backward(
+        g.reshape(1, n * g.shape[1], *g.shape[2:]), a.reshape(1, n * a.shape[1], *a.shape[2:]), weight, None,
+        list(layer.stride), list(layer.padding), list(layer.dilation), False, [0, 0], n, [False, True, False])
+    per_row = [dw.reshape(n, -1)]
+    if _has_trainable_bias(layer):
+        per_row.append(g.sum((2, 3)))
+    return per_row
+
+
+def _per_row_grads_layer(layer: nn.Module, g: torch.Tensor, units: torch.Tensor | None) -> bool:
+    """Whether `layer`'s clipped sum is taken from per-row gradients (small conv layers: see _fused_conv_sums)."""
+    if not isinstance(layer, nn.Conv2d):
+        return False
+    _check_conv(layer)
+    return _conv_explicit_is_cheaper(layer, g, units)
+
+
 def _layer_norm_sq_chunked(layer: nn.Module, a: torch.Tensor, g: torch.Tensor,
                            units: torch.Tensor | None) -> torch.Tensor:
     num_units = a.shape[0] if units is None else units.shape[0]
@@ -146,16 +189,20 @@ def _layer_norm_sq_chunked(layer: nn.Module, a: torch.Tensor, g: torch.Tensor,
     return torch.cat(parts)
 
 
-def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> dict:
+def _layer_weighted_grads(layer: nn.Module, a: torch.Tensor, g: torch.Tensor, w: torch.Tensor,
+                          all_positive: bool = False) -> dict:
     """sum_i w_i * grad(i) for each parameter of `layer`, with w per row (N,); a, g: the recorded input and the
-    output gradient, as the layer saw them."""
+    output gradient, as the layer saw them. all_positive: every w_i > 0 (nothing to mask)."""
     has_bias = _has_trainable_bias(layer)
     w_rows = w.view(-1, *([1] * (g.dim() - 1)))
     # A row of weight 0 (a unit whose norm is not finite) contributes exactly 0, even where its g or a holds
     # inf or NaN (0 * inf would be NaN).
-    gw = torch.where(w_rows > 0, g * w_rows, 0.0)
-    if a.is_floating_point():
-        a = torch.where(w.view(-1, *([1] * (a.dim() - 1))) > 0, a, 0.0)
+    if all_positive:  # the usual case: every unit finite, nothing to mask (saves two passes over a and g)
+        gw = g * w_rows
+    else:
+        gw = torch.where(w_rows > 0, g * w_rows, 0.0)
+        if a.is_floating_point():
+            a = torch.where(w.view(-1, *([1] * (a.dim() - 1))) > 0, a, 0.0)
     if isinstance(layer, nn.Embedding):
         grad = torch.zeros_like(layer.weight).index_add_(0, a.reshape(-1), gw.reshape(-1, g.shape[-1]))
         return {layer.weight: grad}
@@ -200,6 +247,38 @@ def normalize_factors(norms: torch.Tensor, max_norm: float, gamma: float) -> tor
     return max_norm / (norms + gamma)
 
 
+def _fused_conv_sums(fused: list, other_norm_sq: torch.Tensor, units: torch.Tensor | None, weights,
+                     grads: dict) -> torch.Tensor:
+    """One pass over chunks of units for the small conv layers: their per-unit gradients (chunk-sized), the
+    units' full norms (their squares plus `other_norm_sq`, the other layers' part), the units' weights, and the
+    weighted sum added into `grads`; the per-unit gradients are then dropped. Returns all units' norms."""
+    num_units = other_norm_sq.shape[0]
+    norms = []
+    for start in range(0, num_units, NORM_CHUNK_UNITS):
+        if units is None:
+            rows, k = slice(start, start + NORM_CHUNK_UNITS), 1
+        else:
+            block = units[start : start + NORM_CHUNK_UNITS]
+            rows, k = block.reshape(-1), units.shape[1]
+        per_unit = []  # (layer's parameter, (units in chunk, its size)) for each fused layer's parameters
+        norm_sq = other_norm_sq[start : start + NORM_CHUNK_UNITS]
+        for layer, a, g in fused:
+            for param, per_row in zip((layer.weight, layer.bias), _conv_per_row_grads(layer, a[rows], g[rows])):
+                unit_grads = per_row if k == 1 else per_row.view(-1, k, per_row.shape[1]).sum(1)  # unit-major
+                norm_sq = norm_sq + torch.linalg.vector_norm(unit_grads, dim=1).square()
+                per_unit.append((param, unit_grads))
+        chunk_norms = norm_sq.clamp(min=0.0).sqrt()
+        w = weights(chunk_norms)
+        # (the all-positive check syncs with the device: on an accelerator always take the masked sum)
+        fast = w.device.type == "cpu" and bool((w > 0).all())
+        for param, unit_grads in per_unit:
+            # a unit of weight 0 (a norm that is not finite) adds exactly 0, even if its gradient holds inf/NaN
+            weighted = w @ unit_grads if fast else torch.where(w[:, None] > 0, unit_grads * w[:, None], 0.0).sum(0)
+            grads[param] = grads[param] + weighted.view_as(param)
+        norms.append(chunk_norms)
+    return torch.cat(norms)
+
+
 def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: float | None,
                      units: torch.Tensor | None = None, normalize_gamma: float | None = None) -> ClippedSum:
     """Sum over clipping units of clip_C(gradient of the unit's summed row losses).
@@ -222,24 +301,36 @@ def clipped_grad_sum(tape: LayerTape, row_losses: torch.Tensor, *, max_norm: flo
     # Row losses are independent across rows (no cross-example layers), so d(sum)/d(output row i) is row i's own
     # output gradient.
     out_grads = torch.autograd.grad(row_losses.sum(), outputs, allow_unused=True)
-    norm_sq = row_losses.new_zeros(num_units, dtype=torch.float32 if row_losses.dtype == torch.float16 else row_losses.dtype)
-    pieces = []
+    norm_dtype = torch.float32 if row_losses.dtype == torch.float16 else row_losses.dtype
+    norm_sq = row_losses.new_zeros(num_units, dtype=norm_dtype)
+    pieces, fused = [], []
     for layer, g in zip(layers, out_grads):
         if g is None:
             continue
         a = tape.records[layer][0]
-        norm_sq = norm_sq + _layer_norm_sq_chunked(layer, a, g, units)
-        pieces.append((layer, a, g))
-    norms = norm_sq.clamp(min=0.0).sqrt()  # a Gram sum can round below 0; NaN stays NaN (weight 0 below)
-    unit_w = clip_factors(norms, max_norm) if normalize_gamma is None else \
-        finite_only(norms, normalize_factors(norms, max_norm, normalize_gamma))
+        if _per_row_grads_layer(layer, g, units):
+            fused.append((layer, a, g))
+        else:
+            norm_sq = norm_sq + _layer_norm_sq_chunked(layer, a, g, units)
+            pieces.append((layer, a, g))
+    grads = {p: torch.zeros_like(p) for p in params}
+
+    def weights(norms: torch.Tensor) -> torch.Tensor:
+        return clip_factors(norms, max_norm) if normalize_gamma is None else \
+            finite_only(norms, normalize_factors(norms, max_norm, normalize_gamma))
+
+    if fused:
+        norms = _fused_conv_sums(fused, norm_sq, units, weights, grads)
+    else:
+        norms = norm_sq.clamp(min=0.0).sqrt()  # a Gram sum can round below 0; NaN stays NaN (weight 0 below)
+    unit_w = weights(norms)
     if units is None:
         row_w = unit_w
     else:
         row_w = torch.empty(n, dtype=unit_w.dtype, device=unit_w.device)
         row_w[units.reshape(-1)] = unit_w.repeat_interleave(units.shape[1])
-    grads = {p: torch.zeros_like(p) for p in params}
+    all_positive = bool((row_w > 0).all())  # one check (one device sync) per step, not one per layer
     for layer, a, g in pieces:
-        for p, grad in _layer_weighted_grads(layer, a, g, row_w).items():
+        for p, grad in _layer_weighted_grads(layer, a, g, row_w, all_positive).items():
             grads[p] = grad
     return ClippedSum(grads, norms)
