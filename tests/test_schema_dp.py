@@ -238,6 +238,7 @@ def test_cli_dp_draft_writes_a_dp_schema(tmp_path, capsys):
     (["--label-column", "Nope", "--epsilon", "1"], "--label-column 'Nope' is not a column"),
     (["--label-column", "Status", "--epsilon", "0"], "--epsilon must be a positive finite number"),
     (["--label-column", "Status", "--epsilon", "-1"], "--epsilon must be a positive finite number"),
+    (["--label-column", "Status", "--epsilon", "0.05"], "too small for the RDP accounting"),
     (["--label-column", "Status", "--epsilon", "1", "--numeric", "Status"], "is categorical"),
     (["--label-column", "Status", "--epsilon", "1", "--numeric", "Home"], "'Home' is declared numeric"),
     (["--label-column", "Status", "--epsilon", "1", "--delta", "0.5"], "--delta must be < 1/n"),

@@ -95,6 +95,12 @@ def count_table(spec, label_column: str, numeric=()) -> tuple[list[ColumnCounts]
 
 def noise_multiplier_for(epsilon: float, delta: float, conversion: str = DEFAULT_CONVERSION) -> float:
     """s such that one Gaussian release with noise multiplier s is (epsilon, delta)-DP under RDP accounting."""
+    # RDP orders stop at 63: even infinite noise converts to epsilon >= this floor at this delta
+    floor = accountant.epsilon_from_rdp(np.zeros(len(accountant.ORDERS)), delta, conversion)[0]
+    if epsilon <= floor * 1.05:
+        raise ConfigError(f"--epsilon {epsilon:g} is too small for the RDP accounting at delta = {delta:g} (orders up "
+                          f"to {accountant.ORDERS[-1]:g} certify no less than {floor:.3g}): use --epsilon >= "
+                          f"{floor * 1.1:.2g} or a larger --delta")
     return accountant.calibrate_noise_multiplier(1.0, 1, delta, epsilon, conversion)
 
 
