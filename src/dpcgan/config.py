@@ -18,6 +18,7 @@ from .data.sampler import poisson_sample_rate
 from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant
 from .privacy.label_histogram import DP_HISTOGRAM
+from .privacy.schema_release import SchemaRelease
 
 MODES = ("split", "joint", "off")
 LOSSES = ("bce", "hinge")
@@ -178,10 +179,18 @@ class PrivacyPlan:
     planned_epsilon: float           # under config.conversion; inf when mode == 'off'
     label_prior: list[float] = field(default_factory=list)
     sigma_calibrated_for_steps: int | None = None   # sigma was calibrated to spend the cap in this many D steps
+    schema_release: SchemaRelease | None = None     # a DP-drafted schema: its release, composed into the budget
+
+    @property
+    def delta_threshold(self) -> float:
+        """Added to the run's delta by a DP-drafted schema's category threshold (0 without one)."""
+        return self.schema_release.delta_threshold if self.schema_release is not None else 0.0
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["planned_epsilon"] = None if math.isinf(self.planned_epsilon) else self.planned_epsilon
+        if self.schema_release is None:  # absent, not null: config.json of runs from before DP drafts still match
+            del d["schema_release"]
         return d
 
 
@@ -295,8 +304,10 @@ def full_data_releases(cfg: TrainConfig) -> list[float]:
     return releases
 
 
-def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
-    """Fix (q, sigma, steps) from the config and the public dataset size n."""
+def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
+                 schema_release: SchemaRelease | None = None) -> PrivacyPlan:
+    """Fix (q, sigma, steps) from the config and the public dataset size n. schema_release: the cost of a
+    DP-drafted table schema (privacy/schema_release.py), part of the budget like the DP label histogram."""
     validate(cfg)
     if cfg.batch_size >= n:
         raise ConfigError(f"--batch-size {cfg.batch_size} must be smaller than the dataset size n={n}: "
@@ -306,13 +317,19 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
     if cfg.delta >= 1.0 / n:
         raise ConfigError(f"--delta must be < 1/n = {1.0 / n:.3g} (got {cfg.delta:g}, n={n}): a larger delta "
                           "allows releasing a whole record; use e.g. --delta {:.0e}".format(0.1 / n))
+    if schema_release is not None and cfg.delta + schema_release.delta_threshold >= 1.0 / n:
+        raise ConfigError(f"the run's delta {cfg.delta:g} plus the DP schema's delta_threshold "
+                          f"{schema_release.delta_threshold:.3g} must be < 1/n = {1.0 / n:.3g}: draft the schema with "
+                          "a smaller --delta")
     q = poisson_sample_rate(cfg.batch_size / n)  # the sampler's exact inclusion probability (<= B/n)
     # A DP label histogram is drawn at the start of training (privacy/label_histogram.py); until then the plan
-    # holds no prior, and its RDP is part of the budget every D step is calibrated and checked against.
+    # holds no prior. Its RDP, and that of a DP-drafted schema (released before training), are part of the budget
+    # every D step is calibrated and checked against.
     dp_prior = cfg.label_prior == DP_HISTOGRAM
     prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
-    releases = full_data_releases(cfg)
-    base = sum(accountant.gaussian_rdp(s) for s in releases) if releases else None
+    releases = [accountant.gaussian_rdp(s) for s in full_data_releases(cfg)] + \
+        ([schema_release.rdp()] if schema_release is not None else [])
+    base = sum(releases) if releases else None
     sigma, steps, eps_target, conv = cfg.noise_multiplier, cfg.steps, cfg.target_epsilon, cfg.conversion
 
     if cfg.mode == "off":
@@ -321,7 +338,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
             if sigma is None or eps_target is None:
                 raise ConfigError("--mode off needs --steps (or a preset with sigma and epsilon to copy the length)")
             steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv)
-        return PrivacyPlan(n, q, None, steps, math.inf, prior)
+        return PrivacyPlan(n, q, None, steps, math.inf, prior)  # non-private: no release is composed
 
     calibrated_for = None
     if sigma is None:
@@ -341,7 +358,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int) -> PrivacyPlan:
     if eps_target is not None and eps > eps_target:
         raise PrivacyBudgetError(f"{steps} steps with sigma={sigma:g}, q={q:.4g} cost epsilon={eps:.4f} > "
                                  f"--epsilon {eps_target}: lower --steps or raise --sigma")
-    return PrivacyPlan(n, q, sigma, steps, eps, prior, calibrated_for)
+    return PrivacyPlan(n, q, sigma, steps, eps, prior, calibrated_for, schema_release)
 
 
 # Below these, a run is unlikely to give anything useful (warned about before training; see describe_plan).
@@ -363,9 +380,13 @@ def describe_plan(cfg: TrainConfig, plan: PrivacyPlan) -> tuple[str, list[str]]:
                "D steps" if plan.sigma_calibrated_for_steps else "given")
         cap = f" (cap {cfg.target_epsilon:g})" if cfg.target_epsilon is not None else ""
         line = (head + f"sigma = {plan.noise_multiplier:.4g} ({how}), C = {cfg.max_grad_norm:g}, "
-                f"epsilon = {plan.planned_epsilon:.4f}{cap} ({cfg.conversion} conversion), delta = {cfg.delta:g}")
+                f"epsilon = {plan.planned_epsilon:.4f}{cap} ({cfg.conversion} conversion), "
+                f"delta = {cfg.delta + plan.delta_threshold:g}")
         if cfg.label_prior == DP_HISTOGRAM:
             line += f", plus a DP label histogram (noise {cfg.label_histogram_noise:g}) included in that epsilon"
+        if plan.schema_release is not None:
+            line += (f", plus the DP schema draft (noise multiplier {plan.schema_release.noise_multiplier:.4g}) "
+                     f"included in that epsilon, its threshold's {plan.delta_threshold:.2g} in that delta")
         if plan.planned_epsilon > WEAK_EPSILON:
             warnings.append(f"epsilon = {plan.planned_epsilon:.3g} is above {WEAK_EPSILON:g}: a weak guarantee")
         noise_per_coordinate = plan.noise_multiplier / cfg.batch_size

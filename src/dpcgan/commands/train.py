@@ -170,14 +170,14 @@ def final_line(result, cfg, world, device) -> str:
     eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
     procs = f" on {world.size} processes" if world.size > 1 else ""
     line = (f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}), "
-            f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta:g}")
+            f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta + result.plan.delta_threshold:g}")
     if cfg.seed is not None or cfg.mode == "off":
         line += " -- NOT FOR RELEASE (" + ("non-private run" if cfg.mode == "off" else "seeded with --seed") + ")"
     return line
 
 
-def print_plan(cfg, n: int, num_classes: int) -> None:
-    line, warnings = describe_plan(cfg, resolve_plan(cfg, n, num_classes))
+def print_plan(cfg, n: int, num_classes: int, schema_release=None) -> None:
+    line, warnings = describe_plan(cfg, resolve_plan(cfg, n, num_classes, schema_release=schema_release))
     print(line, flush=True)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr, flush=True)

@@ -46,24 +46,30 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
     private = cfg.mode != "off"
     label_prior = plan.label_prior if label_prior is None else label_prior
     dp_histogram = cfg.label_prior == DP_HISTOGRAM
+    release = getattr(plan, "schema_release", None) if private else None
     eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
+    # epsilon is the ledger's at the run's delta; a DP schema's category threshold adds its delta_threshold
+    delta = cfg.delta + (release.delta_threshold if release is not None else 0.0)
     resumes = list(resumes or [])
     not_for_release = "NOT FOR RELEASE (seeded with --seed: its noise and sampling can be replayed). " if seeded else ""
     report = {
         "guarantee": (
             not_for_release +
-            f"({eps[cfg.conversion]:.4f}, {cfg.delta:g})-differential privacy for each record of the training data "
+            f"({eps[cfg.conversion]:.4f}, {delta:g})-differential privacy for each record of the training data "
             f"({ADJACENCY}), for the released generator.pt and discriminator.pt and everything sampled "
             "from them." if private else
             "NONE: --mode off trains a non-private CGAN. Do not release anything from this run."),
         "report_this": None if not private else {
-            "epsilon": eps[cfg.conversion], "delta": cfg.delta, "conversion": cfg.conversion,
-            "how_to_quote": f"(epsilon = {eps[cfg.conversion]:.2f}, delta = {cfg.delta:g})-DP, RDP accounting with the "
+            "epsilon": eps[cfg.conversion], "delta": delta, "conversion": cfg.conversion,
+            "how_to_quote": f"(epsilon = {eps[cfg.conversion]:.2f}, delta = {delta:g})-DP, RDP accounting with the "
                             f"{cfg.conversion} conversion, {ADJACENCY}"
                             + ("; NOT FOR RELEASE: seeded run" if seeded else ""),
         },
         "epsilon": eps[cfg.conversion],
-        "delta": cfg.delta,
+        "delta": delta,
+        "delta_rdp": cfg.delta,
+        "delta_note": "epsilon is converted from the ledger's RDP at delta_rdp (the run's --delta); delta adds the "
+                      "delta_threshold of a DP-drafted schema (schema_draft below), if any",
         "headline_conversion": cfg.conversion,
         "epsilon_by_conversion": eps,
         "conversions": {
@@ -100,6 +106,19 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "event": "a ledger event with sample_rate 1 (composed with the D steps in the epsilon above; events with "
                      "the same noise multiplier are listed together with their count)",
             "noise_multiplier": cfg.warm_start_noise,
+        },
+        "schema_draft": None if release is None else {
+            "mechanism": "dpcgan schema draft --epsilon: one Gaussian release of per-column counts of the training "
+                         "table (categories, bins of a public grid, missing cells; L2 sensitivity sqrt(J) for J "
+                         "columns), noise multiplier s; categories kept above a threshold, bounds from noisy "
+                         "quantiles (post-processing)",
+            "event": "the ledger event with sample_rate 1 and noise_multiplier s (composed with the D steps in the "
+                     "epsilon above); recorded once, before the first D step",
+            "noise_multiplier": release.noise_multiplier,
+            "delta_threshold": release.delta_threshold,
+            "delta_threshold_note": "probability that a category held only by the differing record passed the "
+                                    "threshold; added to delta",
+            "epsilon_alone": release.epsilon, "delta_alone": release.delta,
         },
         "events": ledger.to_dict(),
         "epsilon_cap": cfg.target_epsilon,
@@ -146,7 +165,8 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         ],
         "epsilon_pld": pld_epsilon(ledger, cfg.delta) if private else None,
         "epsilon_pld_note": "privacy loss distribution accounting (Google dp-accounting PLDAccountant, add/remove "
-                            "adjacency) of the same events: a tighter valid bound; the headline stays the RDP epsilon",
+                            "adjacency) of the same events at delta_rdp: a tighter valid bound (with delta as above); "
+                            "the headline stays the RDP epsilon",
         "randomness": ("seeded (--seed): reproducible experiment, NOT FOR RELEASE: noise and sampling can be replayed"
                        if seeded else "release mode: Poisson sampling and Gaussian noise keyed with 128 fresh bits of OS "
                        "entropy at every step; each noise coordinate the sum of 4 draws halved (Holohan & Braghin "

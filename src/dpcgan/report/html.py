@@ -122,7 +122,8 @@ def epsilon_section(run: RunFiles, st: Statement) -> str:
     curves = {}
     steps: list[int] = []
     for conversion in dict.fromkeys([st.conversion] + list(run.privacy.get("epsilon_by_conversion") or {})):
-        steps, curves[conversion] = epsilon_by_step(events, st.delta, conversion)
+        # at the delta the ledger's RDP was converted at (without a DP schema's threshold delta)
+        steps, curves[conversion] = epsilon_by_step(events, run.privacy.get("delta_rdp", st.delta), conversion)
     out.append(img(plots.epsilon_plot(steps, curves, headline=st.conversion, cap=st.epsilon_cap, delta=st.delta),
                    "epsilon versus D steps"))
     out.append("<p>Recomputed from the ledger of D steps in privacy.json (public), with the RDP accountant; the "

@@ -2,7 +2,7 @@
 
 Reading the schema off the rows is NOT private: fine for public data, not for private data (the categories and
 the bounds would reveal rows). The file and the terminal say so, and the file's provenance records it, so that
-`dpcgan train` can warn. (A DP draft, with --epsilon, is not implemented yet: see README, "Tables".)"""
+`dpcgan train` can warn. With --epsilon the draft is differentially private instead: tables/dp_draft.py."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ def draft_schema(spec, label_column: str) -> TableSchema:
     return TableSchema(label_column, tuple(columns), provenance)
 
 
-def write_draft(schema: TableSchema, out) -> str:
-    header = ("Schema drafted by `dpcgan schema draft`: " + NOT_PRIVATE + ".\n"
+def write_draft(schema: TableSchema, out, header: str | None = None) -> str:
+    """The schema as TOML with `header` (default: the NOT PRIVATE warning) as comments; written to `out` if given."""
+    header = header if header is not None else ("Schema drafted by `dpcgan schema draft`: " + NOT_PRIVATE + ".\n"
               "Its categories and bounds were read from the rows. That is fine for a public table; for a private\n"
               "one, review every category list and bound and replace them with public knowledge (rounded, wider\n"
               "ranges) before training: values outside the bounds are clipped, unknown categories are errors\n"

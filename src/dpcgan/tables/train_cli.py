@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..privacy.schema_release import schema_release
 from .csvio import load_table, table_size
 from .schema import TableSchema, read_schema_file
 
@@ -58,8 +59,12 @@ def train_table(args, cfg, world, device) -> int:
         print(f"warning: {args.schema} was drafted from data rows (NOT PRIVATE): its categories and bounds are assumed "
               "public; for private data replace them with public knowledge (privacy.json records the provenance)",
               file=sys.stderr)
+    release = schema_release(schema)  # a DP-drafted schema: its cost is part of the run's budget
+    if release is not None and world.main:
+        print(f"note: {args.schema} is a DP draft ((epsilon = {release.epsilon:g}, delta = {release.delta:g})-DP); this "
+              "run composes it into its budget (privacy.json, schema_draft)")
     if args.dry_run:  # n from the file (public by assumption), the label set from the schema
-        print_plan(cfg, table_size(cfg.dataset), len(schema.label_names))
+        print_plan(cfg, table_size(cfg.dataset), len(schema.label_names), release)
         return 0
     name = preset_name(args)
     stem = Path(cfg.dataset).name.split(".")[0]
@@ -72,7 +77,7 @@ def train_table(args, cfg, world, device) -> int:
     try:
         data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
         if world.main:
-            print_plan(cfg, len(data), data.num_classes)
+            print_plan(cfg, len(data), data.num_classes, release)
         location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label}
         result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
                        world=world, data_location=location)

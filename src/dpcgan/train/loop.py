@@ -28,6 +28,7 @@ from ..privacy.accountant import PrivacyLedger
 from ..privacy.class_means import noisy_class_means
 from ..privacy.label_histogram import noisy_label_prior
 from ..privacy.report import privacy_report
+from ..privacy.schema_release import schema_release
 from ..rng import make_generators
 from ..sample import generator_checkpoint, write_sample_grid
 from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mark_superseded, save_checkpoint,
@@ -115,7 +116,8 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
                           "num_classes=K)")
     world = world or World.current()
     device = resolve_device(device)
-    plan = resolve_plan(cfg, len(data), data.num_classes)
+    # a DP-drafted table schema (tables/dp_draft.py) was a release of this data: its cost is part of the budget
+    plan = resolve_plan(cfg, len(data), data.num_classes, schema_release=schema_release(getattr(data, "schema", None)))
     # Identifies the data for --resume (kept in the private part of the run) and across processes.
     fingerprint = data_fingerprint(data.x, data.y) if (out is not None or world.size > 1) else ""
     world.check_same_data(len(data), fingerprint)
@@ -222,6 +224,10 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
 
     sampler = PoissonSampler(data, plan.sample_rate, gens.sampling, rank=world.rank, world_size=world.size)
     label_prior = plan.label_prior
+    if private and plan.schema_release is not None and ckpt is None:
+        # the schema's DP draft happened before training; recorded once, in a fresh run (a resumed run has it in the
+        # checkpoint's ledger)
+        ledger.record_step(sample_rate=1.0, noise_multiplier=plan.schema_release.noise_multiplier)
     if cfg.label_prior == DP_HISTOGRAM:
         if ckpt is not None:  # drawn (and recorded in the ledger) before the checkpoint: never draw it twice
             label_prior = ckpt["label_prior"]
