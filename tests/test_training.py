@@ -1,5 +1,6 @@
 """Privacy properties of the D step and the loop: sensitivity, independence of the fake half, the budget."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -123,10 +124,9 @@ def test_budget_is_met_and_the_next_step_would_exceed_it(mnist_small):
 def test_loop_refuses_to_cross_the_budget_even_if_the_plan_says_so(mnist_small, monkeypatch):
     real_resolve = loop_module.resolve_plan
 
-    def overlong_plan(cfg, n, k):
-        plan = real_resolve(cfg, n, k)
-        return type(plan)(plan.n, plan.sample_rate, plan.noise_multiplier, plan.steps + 25, plan.planned_epsilon,
-                          plan.label_prior)
+    def overlong_plan(cfg, n, k, **releases):
+        plan = real_resolve(cfg, n, k, **releases)
+        return dataclasses.replace(plan, steps=plan.steps + 25)
 
     monkeypatch.setattr(loop_module, "resolve_plan", overlong_plan)
     cfg = preset("paper").replace(batch_size=100, noise_multiplier=2.0, target_epsilon=0.8, conversion="classic", seed=0)
