@@ -1,11 +1,13 @@
 """D-step speed: DP-CGAN's private step (split), the joint baseline, and the non-private step, in one run.
 
-Two models: the conv pair of the SOTA presets at B = 256 and the paper's FC pair at B = 600. The variants are
-timed interleaved (round-robin over repetitions) so that machine noise hits all of them alike; the headline is
-the ratio of medians split / off of the D update. Writes results/step_speed.md.
+Two models: the conv pair of the SOTA presets (at B = 256 and B = 2048 by default) and the paper's FC pair at
+B = 600. The variants are timed interleaved (round-robin over repetitions) so that machine noise hits all of them
+alike; the headline is the ratio of medians split / off of the D update. Then, per preset at its own batch size,
+the training loop itself (train(), everything the preset turns on) end to end: D steps per second. Writes
+results/step_speed.md.
 
-    python benchmarks/step_speed.py [--batch-size 600] [--conv-batch-size 256] [--threads 2] [--reps 60]
-                                    [--device cpu|cuda] [--out NAME.md]
+    python benchmarks/step_speed.py [--batch-size 600] [--conv-batch-sizes 256,2048] [--threads 2] [--reps 30]
+                                    [--presets paper,mnist-eps10,mnist-eps1] [--device cpu|cuda] [--out NAME.md]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dpcgan.models import ModelSpec, build_models
 from dpcgan.config import PRESETS
 from dpcgan.privacy.noise import SecureNoise
 from dpcgan.tensor_census import largest_tensor_elements
-from dpcgan.train import DStepSettings, discriminator_update, generator_step, public_fake_batch
+from dpcgan.train import DStepSettings, discriminator_update, generator_step, public_fake_batch, train
 
 
 MODES = ("off", "split", "joint", "split-release")
@@ -113,12 +115,43 @@ def memory_line(spec: ModelSpec, B: int, data) -> list[str]:
             "does not grow with the parameter count.", ""]
 
 
+def end_to_end(name: str, data, device, short: int = 10, long: int = 50) -> tuple[float, float]:
+    """D steps per second of the training loop for preset `name` at its own batch size: the difference of two
+    runs (short and long) removes the set-up cost. Also returns the G steps per D step of the preset."""
+    cfg = PRESETS[name].replace(seed=0, checkpoint_every=0, checkpoint_minutes=0, progress_grids=0, log_every=10,
+                                bn_recalibrate=0, sigma_calibration_steps=PRESETS[name].steps)
+    walls = []
+    for steps in (short, long):
+        result = train(cfg.replace(steps=steps), data, None, progress=False, device=str(device))
+        walls.append(result.wall_time_s)
+    return (long - short) / (walls[1] - walls[0]), 1 / cfg.d_steps_per_g
+
+
+def preset_lines(names: list[str], data, device) -> list[str]:
+    lines = ["## Each preset at its own batch size, end to end", "",
+             "The training loop (train(), with everything the preset turns on: fake reuse, EMA, mode-seeking, "
+             "Adam...) for 10 and for 50 D steps; D steps per second = 40 / (difference of the two wall times). "
+             "The D update, fakes and G step columns time the pieces alone at the preset's B (median of 10).", "",
+             "| preset | B | n_D | D update split (ms) | non-private (ms) | ratio | fakes (ms) | G step (ms) "
+             "| D steps / s end to end |", "|---|---|---|---|---|---|---|---|---|"]
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for name in names:
+        cfg = PRESETS[name]
+        spec = ModelSpec(cfg.arch, (1, 28, 28), 10, cfg.latent_dim, cfg.hidden, cfg.d_hidden)
+        med, fake_ms, g_ms = time_models(spec, cfg.batch_size, 10, data, device, sync)
+        rate, _ = end_to_end(name, data, device)
+        lines.append(f"| {name} | {cfg.batch_size} | {cfg.d_steps_per_g} | {med['split']:.1f} | {med['off']:.1f} "
+                     f"| {med['split'] / med['off']:.2f}× | {fake_ms:.1f} | {g_ms:.1f} | {rate:.2f} |")
+    return lines + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch-size", type=int, default=600, help="B for the paper's FC model")
-    ap.add_argument("--conv-batch-size", type=int, default=256, help="B for the conv model of the presets")
+    ap.add_argument("--conv-batch-sizes", default="256,2048", help="B values for the conv model of the presets")
+    ap.add_argument("--presets", default="paper,mnist-eps10,mnist-eps1", help="presets to time end to end ('' none)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=60)
+    ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--out", default="step_speed.md", help="file name under results/")
@@ -136,13 +169,16 @@ def main() -> None:
              f"- command: `{command()}`",
              f"- machine: {machine()}" + (f"; device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
              f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}", ""]
-    lines += table("Conv model of the presets", f"conv D of the presets (width {conv.discriminator_width}, GroupNorm, "
-                   f"projection) and G (width {conv.hidden}, latent {conv.latent_dim})", conv, args.conv_batch_size,
-                   args.reps, *time_models(conv, args.conv_batch_size, args.reps, data, device, sync), target=2.0)
-    if device.type == "cpu":
-        lines += memory_line(conv, args.conv_batch_size, data)
+    for B in [int(b) for b in args.conv_batch_sizes.split(",") if b]:
+        lines += table(f"Conv model of the presets, B = {B}", f"conv D of the presets (width "
+                       f"{conv.discriminator_width}, GroupNorm, projection) and G (width {conv.hidden}, latent "
+                       f"{conv.latent_dim})", conv, B, args.reps, *time_models(conv, B, args.reps, data, device, sync),
+                       target=2.0 if B <= 256 else 1.5)
+        if device.type == "cpu" and B <= 256:
+            lines += memory_line(conv, B, data)
     lines += table("Paper FC model", "the paper's FC D (794-128-1) and G (110-128-784)", fc, args.batch_size,
                    args.reps, *time_models(fc, args.batch_size, args.reps, data, device, sync), target=1.5)
+    lines += preset_lines([p for p in args.presets.split(",") if p], data, device)
     path = write_result(args.out, "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {path}")

@@ -40,16 +40,20 @@ class ConvGenerator(nn.Module):
         self.norm0, self.norm1, self.norm2 = nn.BatchNorm2d(4 * width), nn.BatchNorm2d(2 * width), nn.BatchNorm2d(width)
         self.width = width
         _init_dcgan(self)
+        # Channels-last feature maps and weights: on CPU the (transposed) convolutions then take oneDNN's fast
+        # kernels, ~1.6x faster for G's forward and backward (benchmarks/step_speed.py); the outputs are the
+        # same up to float rounding. The weights keep this layout through load_state_dict, .to() and copies.
+        self.to(memory_format=torch.channels_last)
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.fc(torch.cat([z, self.embed(y)], dim=1)).view(-1, 4 * self.width, self.base, self.base)
-        h = F.relu(self.norm0(h))
+        h = F.relu(self.norm0(h.contiguous(memory_format=torch.channels_last)))
         h = F.relu(self.norm1(self.up1(h)))
         h = F.relu(self.norm2(self.up2(h)))
-        return torch.sigmoid(self.out(h))  # (N, C, H, W) in [0, 1]
+        return torch.sigmoid(self.out(h)).contiguous()  # (N, C, H, W) in [0, 1], the usual layout
 
 
 class ConvProjectionDiscriminator(nn.Module):
