@@ -116,6 +116,9 @@ def test_n_d_steps_per_g_step_and_every_d_step_is_accounted(mnist_small, monkeyp
     monkeypatch.setattr(loop_module, "generator_step", lambda *a, **k: g_calls.append(1) or real(*a, **k))
     result = train(tiny(steps=7, d_steps_per_g=3), mnist_small, progress=False)
     assert result.ledger.d_steps == 7 and len(g_calls) == 2  # G after D steps 3 and 6
+    g_calls.clear()
+    result = train(tiny(steps=7, d_steps_per_g=3, g_steps_per_round=3), mnist_small, progress=False)
+    assert result.ledger.d_steps == 7 and len(g_calls) == 6  # 3 G steps after D steps 3 and 6; same ledger
     assert result.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 7, 1e-5, "classic"))
 
 

@@ -60,6 +60,7 @@ class TrainConfig:
     d_lr_decay_steps: int = 10_000
     d_betas: tuple[float, float] = (0.5, 0.999)   # Adam only
     d_steps_per_g: int = 1              # n_D: D steps (each a fresh Poisson batch, each accounted) per G step
+    g_steps_per_round: int = 1          # G steps after each round of n_D D steps (G only: no privacy effect)
     g_lr: float = 1e-3
     g_betas: tuple[float, float] = (0.9, 0.999)
     g_batch_size: int | None = None     # fakes per G step (public); None: batch_size
@@ -255,6 +256,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be > 0 (got {getattr(cfg, name)})")
     if cfg.d_optimizer not in D_OPTIMIZERS:
         raise ConfigError(f"d_optimizer must be one of {D_OPTIMIZERS} (got {cfg.d_optimizer!r})")
+    if cfg.g_steps_per_round < 1:
+        raise ConfigError(f"g_steps_per_round must be >= 1 (got {cfg.g_steps_per_round})")
     if cfg.d_steps_per_g < 1:
         raise ConfigError(f"--d-steps-per-g must be >= 1 (got {cfg.d_steps_per_g})")
     if not 0 <= cfg.g_ema < 1:

@@ -141,6 +141,7 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
                      + (f"; the released weights are an exponential moving average (decay {cfg.g_ema:g}) of G's "
                         "weights, also post-processing" if cfg.g_ema > 0 else ""),
         "d_steps_per_g_step": cfg.d_steps_per_g,
+        "g_steps_per_round": cfg.g_steps_per_round,
         "levers": lever_notes(cfg),
         "assumed_public": {
             "n": plan.n,

@@ -291,12 +291,13 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                     acc = torch.tensor(fake_accuracy(D, *public_fake_batch(
                         G, world.share(ADAPTIVE_PROBE_FAKES), prior, gens.latent)) / world.size, device=device)
                     world.all_reduce_sum_([acc])
-                g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_batch_size or cfg.batch_size, prior=prior,
-                                        latent_gen=gens.latent, world=world, loss=cfg.loss,
-                                        mode_seeking=cfg.mode_seeking)
-                if G_ema is not None:
-                    ema_update_(G_ema, G, ema_decay(cfg.g_ema, g_steps, cfg.g_ema_warmup))
-                g_steps += 1
+                for _ in range(cfg.g_steps_per_round):  # fresh public fakes each; D is fixed meanwhile
+                    g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_batch_size or cfg.batch_size, prior=prior,
+                                            latent_gen=gens.latent, world=world, loss=cfg.loss,
+                                            mode_seeking=cfg.mode_seeking)
+                    if G_ema is not None:
+                        ema_update_(G_ema, G, ema_decay(cfg.g_ema, g_steps, cfg.g_ema_warmup))
+                    g_steps += 1
                 d_since_g = 0
                 if scheduler is not None:
                     n_d = scheduler.update(float(acc))
