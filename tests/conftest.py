@@ -61,3 +61,19 @@ def assert_same_run(reference, resumed, *, log_every: int, steps: int) -> None:
     g_got = torch.load(resumed / "generator.pt", weights_only=True)["state_dict"]
     for k in g_ref:
         torch.testing.assert_close(g_got[k], g_ref[k], rtol=0, atol=0)
+
+
+def interrupt_at(monkeypatch, call: int, name: str = "discriminator_step") -> None:
+    """Make the training loop raise KeyboardInterrupt (as Ctrl-C would) at its `call`-th call (from 1) of the
+    step function `name` of dpcgan.train.loop. `monkeypatch.undo()` restores it."""
+    from dpcgan.train import loop as loop_module
+
+    real, calls = getattr(loop_module, name), {"n": 0}
+
+    def step_or_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, name, step_or_interrupt)

@@ -19,7 +19,7 @@ from dpcgan.privacy.noise import SeededNoise
 from dpcgan.train import loop as loop_module
 from dpcgan.train import train
 
-from conftest import assert_same_run
+from conftest import assert_same_run, interrupt_at
 
 dp_event = pytest.importorskip("dp_accounting.dp_event")
 rdp_accountant = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
@@ -165,19 +165,10 @@ def test_resume_with_levers_equals_the_uninterrupted_run(mnist_small, tmp_path, 
     cfg = tiny(steps=8, d_steps_per_g=2, g_ema=0.5, warmup_steps=3, label_prior="dp-histogram",
                label_histogram_noise=40.0, checkpoint_every=4, log_every=2)
     train(cfg, mnist_small, tmp_path / "ref", progress=False)
-    real = loop_module.discriminator_step
-    calls = []
-
-    def crash_after_5(*a, **k):
-        calls.append(1)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(loop_module, "discriminator_step", crash_after_5)
+    interrupt_at(monkeypatch, 6)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, mnist_small, tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(loop_module, "discriminator_step", real)
+    monkeypatch.undo()
     train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
     ref = json.loads((tmp_path / "ref" / "privacy.json").read_text())

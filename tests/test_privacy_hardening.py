@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import interrupt_at
 from dpcgan.errors import ConfigError
 from dpcgan.models import ModelSpec, build_models, check_private_discriminator
 from dpcgan.train import DStepSettings, discriminator_step
@@ -458,22 +459,6 @@ def test_items8_9_private_files_are_apart_and_public_files_hold_no_path_or_wall_
 
 # --- item 10: resumes are recorded; a fork is refused unless forced; crash recovery keeps working ----------------
 
-def _interrupt_at(monkeypatch, step: int):
-    """Make the loop raise KeyboardInterrupt when it is about to run D step `step` (counted from 1)."""
-    from dpcgan.train import loop as loop_module
-
-    real = loop_module.discriminator_step
-    calls = {"n": 0}
-
-    def step_or_interrupt(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == step:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_module, "discriminator_step", step_or_interrupt)
-
-
 def _resume_cfg():
     from dpcgan.config import preset
 
@@ -488,7 +473,7 @@ def test_item10_crash_recovery_however_often_is_recorded_in_privacy_json(mnist_s
     # started at 1, interrupted before step 101 (checkpoint 80); resumed at 81, interrupted before 111 (no new
     # checkpoint: 80 again); resumed at 81, interrupted after checkpoint 120, before 151; resumed to the end
     for start_step, interrupt_before in ((0, 101), (80, 111), (80, 151)):
-        _interrupt_at(monkeypatch, interrupt_before - start_step)
+        interrupt_at(monkeypatch, interrupt_before - start_step)
         with pytest.raises(KeyboardInterrupt):
             train(_resume_cfg(), mnist_small, out, progress=False, resume=start_step > 0)
         monkeypatch.undo()
@@ -508,7 +493,7 @@ def test_item10_resuming_a_checkpoint_its_run_already_continued_past_is_a_fork(m
     from dpcgan.train import train
 
     out = tmp_path / "run"
-    _interrupt_at(monkeypatch, 101)
+    interrupt_at(monkeypatch, 101)
     with pytest.raises(KeyboardInterrupt):
         train(_resume_cfg(), mnist_small, out, progress=False)
     monkeypatch.undo()

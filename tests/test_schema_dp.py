@@ -177,22 +177,12 @@ def test_a_run_with_a_dp_schema_composes_its_release_once(dp_run):
 
 
 def test_resume_does_not_record_the_schema_release_twice(dp_run, monkeypatch):
-    from conftest import assert_same_run
-
-    import dpcgan.train.loop as loop
+    from conftest import assert_same_run, interrupt_at
 
     tmp, args, _ = dp_run
-    real_step, calls = loop.generator_step, {"n": 0}
-
-    def interrupting(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 8:  # after 24 D steps (3 per G step): the checkpoint of step 20 exists
-            raise KeyboardInterrupt
-        return real_step(*a, **k)
-
-    monkeypatch.setattr(loop, "generator_step", interrupting)
+    interrupt_at(monkeypatch, 8, "generator_step")  # after 24 D steps (3 per G step): the checkpoint of step 20 exists
     assert main(args + ["--out", str(tmp / "cut")]) == 130
-    monkeypatch.setattr(loop, "generator_step", real_step)
+    monkeypatch.undo()
     assert main(["--threads", "1", "train", "--resume", str(tmp / "cut"), "--no-progress"]) == 0
     assert_same_run(tmp / "ref", tmp / "cut", log_every=10, steps=30)   # same events (the schema's once), same eps
     report = json.loads((tmp / "cut" / "privacy.json").read_text())

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dpcgan.cli import main
-from dpcgan.errors import ConfigError, DataError
+from dpcgan.errors import ConfigError
 from dpcgan.models import ModelSpec, build_models
 from dpcgan.tables.csvio import encode_table, load_table, read_frame
 from dpcgan.tables.encode import decode, encode_frame, layout, width
@@ -347,9 +347,7 @@ def test_dry_run_prints_the_plan_and_a_table_preset_needs_a_table(files, capsys)
 
 
 def test_an_interrupted_table_run_resumes_to_the_same_run(files, capsys, monkeypatch):
-    from conftest import assert_same_run
-
-    import dpcgan.train.loop as loop
+    from conftest import assert_same_run, interrupt_at
 
     tmp, schema_file, csv = files
     args = ["--threads", "1", "train", "--dataset", str(csv), "--label-column", "Status", "--schema", str(schema_file),
@@ -357,18 +355,10 @@ def test_an_interrupted_table_run_resumes_to_the_same_run(files, capsys, monkeyp
             "--log-every", "10", "--no-progress"]
     rc, cap = run_cli(args + ["--out", str(tmp / "ref")], capsys)
     assert rc == 0, cap.err
-    real_step, calls = loop.generator_step, {"n": 0}
-
-    def interrupting(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 8:  # after 24 D steps (3 per G step): the checkpoint of step 20 exists
-            raise KeyboardInterrupt
-        return real_step(*a, **k)
-
-    monkeypatch.setattr(loop, "generator_step", interrupting)
+    interrupt_at(monkeypatch, 8, "generator_step")  # after 24 D steps (3 per G step): the checkpoint of step 20 exists
     rc, cap = run_cli(args + ["--out", str(tmp / "cut")], capsys)
     assert rc == 130 and "--resume" in cap.err
-    monkeypatch.setattr(loop, "generator_step", real_step)
+    monkeypatch.undo()
     rc, cap = run_cli(["--threads", "1", "train", "--resume", str(tmp / "cut"), "--no-progress"], capsys)
     assert rc == 0, cap.err
     assert_same_run(tmp / "ref", tmp / "cut", log_every=10, steps=40)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import interrupt_at
 from dpcgan.cli import main
 from dpcgan.errors import DPCGANError
 
@@ -46,18 +47,8 @@ def test_api_fit_sample_save_load(fitted, tmp_path):
 
 def test_api_fit_resumes_an_interrupted_run(mnist_small, tmp_path, monkeypatch):
     from dpcgan import DPCGAN
-    from dpcgan.train import loop as loop_module
-
     x, y = mnist_small.x[:600, 0].numpy(), mnist_small.y[:600].numpy()
-    real, calls = loop_module.discriminator_step, {"n": 0}
-
-    def interrupt_at_9(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 9:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_module, "discriminator_step", interrupt_at_9)
+    interrupt_at(monkeypatch, 9)
     settings = dict(FAST, steps=12, checkpoint_every=4)
     with pytest.raises(KeyboardInterrupt, match="resume"):
         DPCGAN(preset="paper", **settings).fit(x, y, num_classes=10, out=tmp_path / "r", progress=False)
@@ -206,18 +197,7 @@ def test_resume_refuses_flags_it_would_ignore(tmp_path, capsys):
 
 
 def test_interrupt_message_and_resume_hint_agree(mnist_small, small_npz, tmp_path, monkeypatch, capsys):
-    from dpcgan.train import loop as loop_module
-
-    real = loop_module.discriminator_step
-    calls = {"n": 0}
-
-    def interrupt_at_30(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 30:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_module, "discriminator_step", interrupt_at_30)
+    interrupt_at(monkeypatch, 30)
     data_dir = tmp_path / "elsewhere"
     data_dir.mkdir()
     npz = data_dir / "d.npz"

@@ -19,7 +19,7 @@ from dpcgan.train import loop as loop_module
 from dpcgan.train import train
 from dpcgan.train.warm_start import class_mean_matching_loss, pretrain_generator
 
-from conftest import assert_same_run
+from conftest import assert_same_run, interrupt_at
 from test_levers import independent_epsilon, tiny
 
 
@@ -126,19 +126,10 @@ def test_a_warm_started_run_records_the_release_once_and_its_epsilon_is_exact(mn
     assert report["epsilon_by_conversion"]["classic"] > resolve_plan(no_warm, len(mnist_small), 10).planned_epsilon
 
     # interrupted after its first checkpoint and resumed: the same run, the release drawn and counted once
-    real = loop_module.discriminator_step
-    calls = []
-
-    def crash_at_6(*a, **k):
-        calls.append(1)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(loop_module, "discriminator_step", crash_at_6)
+    interrupt_at(monkeypatch, 6)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, mnist_small, tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(loop_module, "discriminator_step", real)
+    monkeypatch.undo()
     drawn = []
     real_release = loop_module.noisy_class_means
     monkeypatch.setattr(loop_module, "noisy_class_means", lambda *a, **k: drawn.append(1) or real_release(*a, **k))
