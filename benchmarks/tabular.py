@@ -219,10 +219,11 @@ def render() -> None:
                       "|---|---|---|---|---|---|---|---|---|"]
             groups: dict = {}
             for r in ok:
-                groups.setdefault((r["epsilon"], r["method"]), []).append(r)
-            for (eps, method), rs in sorted(groups.items()):
+                groups.setdefault((r["epsilon"], r["method"], r.get("tag", "")), []).append(r)
+            for (eps, method, tag), rs in sorted(groups.items()):
                 mean = lambda k: float(np.mean([r[k] for r in rs]))  # noqa: E731
-                lines.append(f"| {method} [{len(rs)}] | {eps:g} | {mean('lr_auroc'):.3f} | {mean('hgb_auroc'):.3f} | "
+                label = f"{method} ({tag})" if tag else method
+                lines.append(f"| {label} [{len(rs)}] | {eps:g} | {mean('lr_auroc'):.3f} | {mean('hgb_auroc'):.3f} | "
                              f"{rs[0]['real_hgb_auroc'] - mean('hgb_auroc'):+.3f} | {mean('tv_1way'):.3f} | "
                              f"{mean('tv_2way'):.3f} | {mean('corr_diff'):.3f} | {mean('train_s'):.0f} |")
             lines += ["", "Every run:", "",
