@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -62,3 +63,17 @@ def write_result(name: str, text: str) -> Path:
     path = RESULTS / name
     write_bytes_atomic(path, text.encode())
     return path
+
+
+def parse_sets(items: list[str]) -> dict:
+    """--set key=JSON items as TrainConfig changes (a JSON list becomes a tuple; a bare word stays a string)."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out

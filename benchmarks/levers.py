@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import run_like_the_cli, DEFAULT_DATA, REPO, RESULTS, command, commit, write_result
+from _common import run_like_the_cli, parse_sets, DEFAULT_DATA, REPO, RESULTS, commit, write_result
 from dpcgan.config import PRESETS, TrainConfig, preset, resolve_plan
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
@@ -38,19 +38,6 @@ HEADER = ("# Lever ablation (benchmarks/levers.py)\n\n"
           "| name | overrides | epsilon | sigma | B | D steps | n_D | G steps | train wall | N synth "
           "| CNN % (eval BN) | CNN % (batch BN) | FID-like | precision | recall | commit | date |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-
-
-def parse_sets(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-        if isinstance(out[key], list):
-            out[key] = tuple(out[key])
-    return out
 
 
 @torch.no_grad()

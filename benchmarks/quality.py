@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from _common import run_like_the_cli, DEFAULT_DATA, REPO, RESULTS, command, commit, machine, write_result
+from _common import run_like_the_cli, parse_sets, DEFAULT_DATA, REPO, RESULTS, command, commit, machine, write_result
 from dpcgan.config import PRESETS, preset
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
@@ -66,17 +66,21 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA))
     ap.add_argument("--runs", default=str(REPO / "runs" / "quality"))
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--set", action="append", default=[], help="key=JSON change to the preset (a candidate recipe: "
+                    "the row says it is NOT the preset)")
     ap.add_argument("--out", default="quality.md", help="file name under results/")
     args = ap.parse_args()
     run_like_the_cli()
     torch.set_num_threads(args.threads)
 
-    cfg = preset(args.preset).replace(seed=args.seed)
+    changes = parse_sets(args.set)
+    cfg = preset(args.preset).replace(seed=args.seed, **changes)
     if args.steps is not None:
         cfg = cfg.replace(steps=args.steps, noise_multiplier=None)
     train_data = load_dataset(cfg.dataset, "train", args.data_dir)
     test_data = load_dataset(cfg.dataset, "test", args.data_dir)
-    out = Path(args.runs) / (args.preset + ("" if args.steps is None else f"-steps{args.steps}"))
+    out = Path(args.runs) / (args.preset + ("" if args.steps is None else f"-steps{args.steps}")
+                             + ("" if not changes else "-candidate"))
     wall = train_or_reuse(cfg, train_data, out, args.reuse)
     report = json.loads((out / "privacy.json").read_text())
 
@@ -91,6 +95,8 @@ def main() -> None:
     mlp = 100 * result["paper"]["mlp"]["auroc"]
     fid = result["fidelity"]
     name = args.preset if args.steps is None else f"{args.preset} (--steps {args.steps}: NOT the preset)"
+    if changes:
+        name += f" + `{json.dumps(changes)}` (NOT the preset)"
     target = TARGETS.get(args.preset)
     pr = fid.get("precision_recall") or {}
     n_d = "adaptive from %d" % cfg.d_steps_per_g if cfg.adaptive_d_steps else str(cfg.d_steps_per_g)
