@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--batch-bn", action="store_true", help="also score samples drawn with batch-statistics BN")
     args = ap.parse_args()
     run_like_the_cli()
+    code_commit = commit()  # the code this process runs (HEAD may move while it trains)
     torch.set_num_threads(args.threads)
 
     overrides = parse_sets(args.set)
@@ -115,7 +116,7 @@ def main() -> None:
            f"| {report.get('noise_multiplier', cfg.noise_multiplier) or 0:.4g} | {cfg.batch_size} | {report['d_steps']} "
            f"| {n_d} | {g_steps} | {wall_s / 60:.1f} min ({args.threads} thr) | {args.n_synthetic} "
            f"| **{fmt(ev['cnn']['accuracy'])}** | {fmt(results['batch']['cnn']['accuracy']) if 'batch' in results else '-'} "
-           f"| {fid['fid_like']:.2f} | {fmt(pr.get('precision'))} | {fmt(pr.get('recall'))} | {commit()} "
+           f"| {fid['fid_like']:.2f} | {fmt(pr.get('precision'))} | {fmt(pr.get('recall'))} | {code_commit} "
            f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC |\n")
     path = RESULTS / args.out
     write_result(args.out, (path.read_text() if path.is_file() else HEADER) + row)

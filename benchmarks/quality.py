@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--out", default="quality.md", help="file name under results/")
     args = ap.parse_args()
     run_like_the_cli()
+    code_commit = commit()  # the code this process runs (HEAD may move while it trains)
     torch.set_num_threads(args.threads)
 
     changes = parse_sets(args.set)
@@ -105,7 +106,7 @@ def main() -> None:
            f"| {report.get('g_steps', '-')} | **{cnn:.2f}** ({'≥ %.0f' % target if target else '-'}) "
            f"| {lr:.2f} | {mlp:.2f} | {fid['fid_like']:.2f} ({fid['fid_like_real_train_vs_test']:.2f}) "
            f"| {100 * pr.get('precision', float('nan')):.1f} / {100 * pr.get('recall', float('nan')):.1f} "
-           f"| {wall / 60:.1f} min | {machine()} | {commit()} "
+           f"| {wall / 60:.1f} min | {machine()} | {code_commit} "
            f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | `{command()}` |\n")
     path = RESULTS / args.out
     existing = path.read_text() if path.is_file() else HEADER
