@@ -308,10 +308,11 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"--label-histogram-noise must be > 0 (got {cfg.label_histogram_noise})")
 
 
-def full_data_releases(cfg: TrainConfig) -> list[float]:
-    """Noise multipliers of the run's Gaussian releases over the whole training set (sample rate 1, L2
-    sensitivity 1), made before the first D step and composed with the D steps in one ledger."""
-    releases = []
+def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = None) -> list[float]:
+    """Noise multipliers of the run's Gaussian releases over the whole training set (sample rate 1, noise in units
+    of the L2 sensitivity), made before the first D step and composed with the D steps in one ledger: a DP-drafted
+    schema, the DP label histogram, the DP warm start."""
+    releases = [schema_release.noise_multiplier] if schema_release is not None else []
     if cfg.label_prior == DP_HISTOGRAM and cfg.mode != "off":
         releases.append(cfg.label_histogram_noise)
     if cfg.warm_start_noise and cfg.mode != "off":
@@ -342,9 +343,8 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
     # every D step is calibrated and checked against.
     dp_prior = cfg.label_prior == DP_HISTOGRAM
     prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
-    releases = [accountant.gaussian_rdp(s) for s in full_data_releases(cfg)] + \
-        ([schema_release.rdp()] if schema_release is not None else [])
-    base = sum(releases) if releases else None
+    releases = full_data_releases(cfg, schema_release)
+    base = sum(accountant.gaussian_rdp(s) for s in releases) if releases else None
     sigma, steps, eps_target, conv = cfg.noise_multiplier, cfg.steps, cfg.target_epsilon, cfg.conversion
 
     if cfg.mode == "off":

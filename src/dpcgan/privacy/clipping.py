@@ -100,13 +100,18 @@ def _unit_rows(x: torch.Tensor, units: torch.Tensor | None) -> torch.Tensor:
     return x[units.reshape(-1)].reshape(u, k, d, t).transpose(1, 2).reshape(u, d, k * t)
 
 
+def _gram_is_cheaper(kt: int, d_in: int, d_out: int) -> bool:
+    """Gram matrices (kt x kt, of a and of g) cost less than the explicit per-unit product (d_out x d_in)."""
+    return kt * (d_in + d_out) < d_in * d_out
+
+
 def _gram_or_full_norm_sq(a_u: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
     """||sum_t g_t a_t^T||^2 for each unit, by the cheaper of the Gram trick and the explicit product."""
     _, d_in, kt = a_u.shape
     d_out = g_u.shape[1]
     if kt == 1:
         return a_u.square().sum((1, 2)) * g_u.square().sum((1, 2))
-    if kt * (d_in + d_out) < d_in * d_out:
+    if _gram_is_cheaper(kt, d_in, d_out):
         gram_a = torch.bmm(a_u.transpose(1, 2), a_u)  # (U, kt, kt)
         gram_g = torch.bmm(g_u.transpose(1, 2), g_u)
         return (gram_a * gram_g).sum((1, 2))
@@ -144,7 +149,7 @@ def _conv_explicit_is_cheaper(layer: nn.Module, g: torch.Tensor, units: torch.Te
     """The Gram trick's rule (see _gram_or_full_norm_sq) for a conv layer, before any unfolding."""
     d_in = layer.in_channels * math.prod(layer.kernel_size)
     kt = (1 if units is None else units.shape[1]) * math.prod(g.shape[2:])
-    return kt * (d_in + layer.out_channels) >= d_in * layer.out_channels
+    return not _gram_is_cheaper(kt, d_in, layer.out_channels)
 
 
 def _conv_per_row_grads(layer: nn.Conv2d, a: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:

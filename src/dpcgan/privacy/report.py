@@ -46,10 +46,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
     private = cfg.mode != "off"
     label_prior = plan.label_prior if label_prior is None else label_prior
     dp_histogram = cfg.label_prior == DP_HISTOGRAM
-    release = getattr(plan, "schema_release", None) if private else None
+    release = plan.schema_release if private else None
     eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
     # epsilon is the ledger's at the run's delta; a DP schema's category threshold adds its delta_threshold
-    delta = cfg.delta + (release.delta_threshold if release is not None else 0.0)
+    delta = cfg.delta + (plan.delta_threshold if private else 0.0)
     resumes = list(resumes or [])
     not_for_release = "NOT FOR RELEASE (seeded with --seed: its noise and sampling can be replayed). " if seeded else ""
     report = {

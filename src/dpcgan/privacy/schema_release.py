@@ -16,10 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from ..errors import ConfigError
-from . import accountant
 
 DP_DRAFT = "dpcgan schema draft --epsilon: DP (Gaussian histogram with a threshold)"
 
@@ -32,9 +29,6 @@ class SchemaRelease:
     delta_threshold: float     # added to the delta of the run
     epsilon: float
     delta: float
-
-    def rdp(self) -> np.ndarray:
-        return accountant.gaussian_rdp(self.noise_multiplier)
 
     def to_dict(self) -> dict:
         return asdict(self)
