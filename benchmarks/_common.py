@@ -23,6 +23,14 @@ def run_like_the_cli() -> None:
     keep_freed_memory()
 
 
+def start_training_benchmark(threads: int) -> str:
+    """Set up a training benchmark like `dpcgan train` (allocator, thread count) and return the commit of the code
+    this process runs, read now: HEAD may move while it trains."""
+    run_like_the_cli()
+    torch.set_num_threads(threads)
+    return commit()
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import run_like_the_cli, parse_sets, DEFAULT_DATA, REPO, RESULTS, commit, write_result
+from _common import start_training_benchmark, parse_sets, DEFAULT_DATA, REPO, RESULTS, write_result
 from dpcgan.config import PRESETS, TrainConfig, preset, resolve_plan
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
@@ -75,9 +75,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="evaluate an existing run directory again")
     ap.add_argument("--batch-bn", action="store_true", help="also score samples drawn with batch-statistics BN")
     args = ap.parse_args()
-    run_like_the_cli()
-    code_commit = commit()  # the code this process runs (HEAD may move while it trains)
-    torch.set_num_threads(args.threads)
+    code_commit = start_training_benchmark(args.threads)
 
     overrides = parse_sets(args.set)
     cfg: TrainConfig = preset(args.preset).replace(seed=args.seed, **overrides)

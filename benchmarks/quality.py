@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from _common import run_like_the_cli, parse_sets, DEFAULT_DATA, REPO, RESULTS, command, commit, machine, write_result
+from _common import start_training_benchmark, parse_sets, DEFAULT_DATA, REPO, RESULTS, command, machine, write_result
 from dpcgan.config import PRESETS, preset
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
@@ -70,9 +70,7 @@ def main() -> None:
                     "the row says it is NOT the preset)")
     ap.add_argument("--out", default="quality.md", help="file name under results/")
     args = ap.parse_args()
-    run_like_the_cli()
-    code_commit = commit()  # the code this process runs (HEAD may move while it trains)
-    torch.set_num_threads(args.threads)
+    code_commit = start_training_benchmark(args.threads)
 
     changes = parse_sets(args.set)
     cfg = preset(args.preset).replace(seed=args.seed, **changes)
