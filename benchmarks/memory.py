@@ -72,7 +72,7 @@ def main() -> None:
         for b in [int(v) for v in args.batches.split(",")]:
             out = work / "runs" / f"n{n}-b{b}"
             shutil.rmtree(out, ignore_errors=True)
-            rss, wall = peak_rss_mib(["train", "--dataset", str(datasets[n]), "--batch-size", str(b), "--sigma", "1.0",
+            rss, wall = peak_rss_mib(["train", "--dataset", str(datasets[n]), "--num-classes", "10", "--batch-size", str(b), "--sigma", "1.0",
                                       "--steps", str(args.steps), "--delta", f"{0.1 / n:.1e}", "--seed", "0",
                                       "--out", str(out), "--no-progress"])
             rows.append((n, b, rss, wall))
