@@ -85,3 +85,15 @@ def parse_sets(items: list[str]) -> dict:
         if isinstance(out[key], list):
             out[key] = tuple(out[key])
     return out
+
+
+def train_or_reuse(cfg, data, out: Path, reuse: bool, progress: bool = True) -> float:
+    """Train cfg into out, or with reuse keep a finished run there whose config is cfg's (any other is retrained,
+    so a row never describes a run it did not measure). Returns the training wall time in seconds."""
+    from dpcgan.train import train
+    from dpcgan.train.run_dir import public_config, read_private_record
+
+    if reuse and (out / "privacy.json").is_file():
+        if json.loads((out / "config.json").read_text())["config"] == public_config(cfg):
+            return read_private_record(out)["wall_time_s"]  # private: not in privacy.json
+    return train(cfg, data, out, overwrite=True, progress=progress).wall_time_s

@@ -20,14 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import start_training_benchmark, parse_sets, DEFAULT_DATA, REPO, RESULTS, write_result
+from _common import start_training_benchmark, parse_sets, train_or_reuse, DEFAULT_DATA, REPO, RESULTS, write_result
 from dpcgan.config import PRESETS, TrainConfig, preset, resolve_plan
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
 from dpcgan.io import write_json_atomic
 from dpcgan.sample import balanced_labels, load_generator
-from dpcgan.train import train
-from dpcgan.train.run_dir import read_private_record
 
 HEADER = ("# Lever ablation (benchmarks/levers.py)\n\n"
           "One run each (seed 0), MNIST unless stated; the train wall column names the torch threads used. "
@@ -90,11 +88,8 @@ def main() -> None:
             cfg = cfg.replace(noise_multiplier=None)
         label = f"proxy of B={full.sample_rate * full.n:.0f}, sigma={full.noise_multiplier:.3f}"
     out = Path(args.runs) / args.name
-    if not (args.reuse and (out / "privacy.json").is_file()):
-        train(cfg, train_data, out, overwrite=True, progress=False)
+    wall_s = train_or_reuse(cfg, train_data, out, args.reuse, progress=False)
     report = json.loads((out / "privacy.json").read_text())
-    # the wall time is in the run's private record (it depends weakly on the private batch sizes)
-    wall_s = read_private_record(out).get("wall_time_s", report.get("wall_time_s", float("nan")))
     G, ckpt = load_generator(out)
     prior = list(ckpt["label_prior"])
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules())

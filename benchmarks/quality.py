@@ -21,14 +21,12 @@ from pathlib import Path
 
 import torch
 
-from _common import start_training_benchmark, parse_sets, DEFAULT_DATA, REPO, RESULTS, command, machine, write_result
+from _common import start_training_benchmark, parse_sets, train_or_reuse, DEFAULT_DATA, REPO, RESULTS, command, machine, write_result
 from dpcgan.config import PRESETS, preset
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
 from dpcgan.io import write_json_atomic
 from dpcgan.sample import load_generator, sample_synthetic
-from dpcgan.train import train
-from dpcgan.train.run_dir import public_config, read_private_record
 
 TARGETS = {  # CNN accuracy targets (issue #11), percent
     "mnist-eps10": 93.0, "mnist-eps1": 90.0, "fashion-mnist-eps10": 76.0, "fashion-mnist-eps1": 72.0}
@@ -47,13 +45,6 @@ HEADER = ("# Utility of the presets: CNN accuracy on the real test set of a clas
           "| date | command |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
           + ROWS_END + "\n")
-
-
-def train_or_reuse(cfg, data, out: Path, reuse: bool) -> float:
-    if reuse and (out / "privacy.json").is_file():
-        if json.loads((out / "config.json").read_text())["config"] == public_config(cfg):
-            return read_private_record(out)["wall_time_s"]  # private: not in privacy.json
-    return train(cfg, data, out, overwrite=True, progress=True).wall_time_s
 
 
 def main() -> None:
