@@ -6,8 +6,9 @@ alike; the headline is the ratio of medians split / off of the D update. Then, p
 the training loop itself (train(), everything the preset turns on) end to end: D steps per second. Writes
 results/step_speed.md.
 
-    python benchmarks/step_speed.py [--batch-size 600] [--conv-batch-sizes 256,2048] [--threads 2] [--reps 30]
-                                    [--presets paper,mnist-eps10,mnist-eps1] [--device cpu|cuda] [--out NAME.md]
+    python benchmarks/step_speed.py [--batch-size 600] [--conv-batch-sizes 256,2048] [--conv-preset mnist-eps10]
+                                    [--threads 2] [--reps 30] [--presets paper,mnist-eps10,mnist-eps1]
+                                    [--device cpu|cuda] [--out NAME.md]
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch-size", type=int, default=600, help="B for the paper's FC model")
     ap.add_argument("--conv-batch-sizes", default="256,2048", help="B values for the conv model of the presets")
+    ap.add_argument("--conv-preset", default="mnist-eps10", choices=sorted(PRESETS),
+                    help="whose conv widths to time (mnist-eps1's D is 64 wide, the other conv presets' 16)")
     ap.add_argument("--presets", default="paper,mnist-eps10,mnist-eps1", help="presets to time end to end ('' none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=30)
@@ -162,7 +165,7 @@ def main() -> None:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     data = load_dataset("mnist", "train", args.data_dir)
 
-    conv_cfg = PRESETS["mnist-eps10"]
+    conv_cfg = PRESETS[args.conv_preset]
     fc = ModelSpec("paper-fc", (1, 28, 28), 10)
     conv = ModelSpec("conv", (1, 28, 28), 10, conv_cfg.latent_dim, conv_cfg.hidden, conv_cfg.d_hidden)
     lines = ["# D-step speed: private (split, joint) vs non-private", "",
@@ -170,7 +173,7 @@ def main() -> None:
              f"- machine: {machine()}" + (f"; device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
              f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}", ""]
     for B in [int(b) for b in args.conv_batch_sizes.split(",") if b]:
-        lines += table(f"Conv model of the presets, B = {B}", f"conv D of the presets (width "
+        lines += table(f"Conv model of {args.conv_preset}, B = {B}", f"conv D of {args.conv_preset} (width "
                        f"{conv.discriminator_width}, GroupNorm, projection) and G (width {conv.hidden}, latent "
                        f"{conv.latent_dim})", conv, B, args.reps, *time_models(conv, B, args.reps, data, device, sync),
                        target=2.0 if B <= 256 else 1.5)
