@@ -16,6 +16,7 @@ from dpcgan.errors import ConfigError
 from dpcgan.privacy import accountant
 from dpcgan.privacy.label_histogram import noisy_label_prior
 from dpcgan.privacy.noise import SeededNoise
+from dpcgan.privacy.report import lever_notes
 from dpcgan.train import loop as loop_module
 from dpcgan.train import train
 
@@ -206,6 +207,24 @@ def test_fake_reuse_draws_one_fake_batch_per_g_step_and_accounts_every_d_step(mn
     assert result.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 9, 1e-5, "classic"))
     with pytest.raises(ConfigError, match="fake_reuse"):
         resolve_plan(tiny(fake_reuse=True, mode="joint"), 60000, 10)
+
+
+def test_g_batch_size_sets_g_fakes_only_and_keeps_the_d_fake_count_and_ledger(mnist_small, monkeypatch):
+    d_fakes, g_fakes = [], []
+    real = loop_module.public_fake_batch
+    monkeypatch.setattr(loop_module, "public_fake_batch", lambda *a, **k: d_fakes.append(a[1]) or real(*a, **k))
+    real_g = loop_module.generator_step
+    monkeypatch.setattr(loop_module, "generator_step",
+                        lambda *a, **k: g_fakes.append(k["batch_size"]) or real_g(*a, **k))
+    cfg = tiny(steps=6, fake_reuse=True, g_steps_per_round=2, g_batch_size=16)
+    result = train(cfg, mnist_small, progress=False)
+    assert d_fakes == [64] * 6 and g_fakes == [16] * 12  # D: the public B per step; G: its own count
+    base = train(tiny(steps=6, fake_reuse=True, g_steps_per_round=2), mnist_small, progress=False)
+    assert result.ledger.d_steps == base.ledger.d_steps == 6
+    assert result.epsilon == base.epsilon == pytest.approx(accountant.epsilon(64 / 2000, 1.0, 6, 1e-5, "classic"))
+    assert "B = 64" in lever_notes(cfg)["g_batch_size"] and "g_batch_size" not in lever_notes(tiny())
+    with pytest.raises(ConfigError, match="g_batch_size"):
+        resolve_plan(tiny(g_batch_size=0), 60000, 10)
 
 
 def test_hinge_losses_per_row():

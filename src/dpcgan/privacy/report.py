@@ -194,6 +194,9 @@ def lever_notes(cfg) -> dict:
     if cfg.fake_reuse:
         notes["fake_reuse"] = ("one batch of B fakes per G step, reused by its D steps: fakes are a function of G "
                                "and public randomness only; the fake count per D step is still the public B")
+    if cfg.g_batch_size is not None:
+        notes["g_batch_size"] = (f"{cfg.g_batch_size} fresh public fakes per G step: G only; the fake count per D "
+                                 f"step is still the public B = {cfg.batch_size}")
     if cfg.adaptive_d_steps:
         notes["adaptive_d_steps"] = (f"n_D starts at {cfg.d_steps_per_g} and rises when D's accuracy on fresh "
                                      f"fakes (EMA) is <= {cfg.adaptive_d_threshold:g}: it reads D and fakes only; "
