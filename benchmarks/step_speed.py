@@ -36,9 +36,9 @@ LABELS = {"off": "non-private (plain autograd)", "split": "DP-CGAN split clippin
           "split-release": "split, release-mode noise (fresh 128-bit OS-entropy key per step, numpy SFC64, sum of 4 draws)"}
 
 
-def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync) -> tuple[dict, float, float]:
+def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync, g_batch: int | None = None) -> tuple[dict, float, float]:
     """Median ms of the D update per mode (fakes pre-generated, so G's cost is not in it), of G's forward pass
-    for the B fakes, and of the G step; interleaved round-robin over repetitions."""
+    for the B fakes, and of the G step (on g_batch fakes, default B); interleaved round-robin over repetitions."""
     sampler = PoissonSampler(data, B / len(data), torch.Generator().manual_seed(0))
     prior = torch.full((spec.num_classes,), 1.0 / spec.num_classes, device=device)
     gen = torch.Generator(device=device).manual_seed(1)
@@ -72,7 +72,7 @@ def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync) -> tuple
             if rep >= 5:
                 times[mode].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        generator_step(G, g_opt, D, batch_size=B, prior=prior, latent_gen=gen)
+        generator_step(G, g_opt, D, batch_size=g_batch or B, prior=prior, latent_gen=gen)
         sync()
         if rep >= 5:
             g_times.append(time.perf_counter() - t0)
@@ -132,16 +132,19 @@ def preset_lines(names: list[str], data, device) -> list[str]:
     lines = ["## Each preset at its own batch size, end to end", "",
              "The training loop (train(), with everything the preset turns on: fake reuse, EMA, mode-seeking, "
              "Adam...) for 10 and for 50 D steps; D steps per second = 40 / (difference of the two wall times). "
-             "The D update, fakes and G step columns time the pieces alone at the preset's B (median of 10).", "",
-             "| preset | B | n_D | D update split (ms) | non-private (ms) | ratio | fakes (ms) | G step (ms) "
-             "| D steps / s end to end |", "|---|---|---|---|---|---|---|---|---|"]
+             "The D update, fakes and G step columns time the pieces alone at the preset's B (the G step on the "
+             "preset's fakes per G step; median of 10).", "",
+             "| preset | B | n_D | G steps per round (fakes each) | D update split (ms) | non-private (ms) | ratio "
+             "| fakes (ms) | G step (ms) | D steps / s end to end |", "|---|---|---|---|---|---|---|---|---|---|"]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for name in names:
         cfg = PRESETS[name]
         spec = ModelSpec(cfg.arch, (1, 28, 28), 10, cfg.latent_dim, cfg.hidden, cfg.d_hidden)
-        med, fake_ms, g_ms = time_models(spec, cfg.batch_size, 10, data, device, sync)
+        g_batch = cfg.g_batch_size or cfg.batch_size
+        med, fake_ms, g_ms = time_models(spec, cfg.batch_size, 10, data, device, sync, g_batch)
         rate, _ = end_to_end(name, data, device)
-        lines.append(f"| {name} | {cfg.batch_size} | {cfg.d_steps_per_g} | {med['split']:.1f} | {med['off']:.1f} "
+        lines.append(f"| {name} | {cfg.batch_size} | {cfg.d_steps_per_g} | {cfg.g_steps_per_round} ({g_batch}) "
+                     f"| {med['split']:.1f} | {med['off']:.1f} "
                      f"| {med['split'] / med['off']:.2f}× | {fake_ms:.1f} | {g_ms:.1f} | {rate:.2f} |")
     return lines + [""]
 
