@@ -36,7 +36,8 @@ LABELS = {"off": "non-private (plain autograd)", "split": "DP-CGAN split clippin
           "split-release": "split, release-mode noise (fresh 128-bit OS-entropy key per step, numpy SFC64, sum of 4 draws)"}
 
 
-def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync, g_batch: int | None = None) -> tuple[dict, float, float]:
+def time_models(spec: ModelSpec, B: int, reps: int, data, device, sync,
+                g_batch: int | None = None) -> tuple[dict, float, float]:
     """Median ms of the D update per mode (fakes pre-generated, so G's cost is not in it), of G's forward pass
     for the B fakes, and of the G step (on g_batch fakes, default B); interleaved round-robin over repetitions."""
     sampler = PoissonSampler(data, B / len(data), torch.Generator().manual_seed(0))
