@@ -141,7 +141,7 @@ def preset_lines(names: list[str], data, device) -> list[str]:
     for name in names:
         cfg = PRESETS[name]
         spec = ModelSpec(cfg.arch, (1, 28, 28), 10, cfg.latent_dim, cfg.hidden, cfg.d_hidden)
-        g_batch = cfg.g_batch_size or cfg.batch_size
+        g_batch = cfg.g_fakes_per_step
         med, fake_ms, g_ms = time_models(spec, cfg.batch_size, 10, data, device, sync, g_batch)
         rate, _ = end_to_end(name, data, device)
         lines.append(f"| {name} | {cfg.batch_size} | {cfg.d_steps_per_g} | {cfg.g_steps_per_round} ({g_batch}) "

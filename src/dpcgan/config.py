@@ -96,6 +96,11 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
+    @property
+    def g_fakes_per_step(self) -> int:
+        """Fresh public fakes per G step: g_batch_size, or B when unset."""
+        return self.g_batch_size or self.batch_size
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"g_betas": list(self.g_betas), "d_betas": list(self.d_betas),
                                            "label_names": None if self.label_names is None else list(self.label_names)}

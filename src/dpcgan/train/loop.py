@@ -292,7 +292,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                         G, world.share(ADAPTIVE_PROBE_FAKES), prior, gens.latent)) / world.size, device=device)
                     world.all_reduce_sum_([acc])
                 for _ in range(cfg.g_steps_per_round):  # fresh public fakes each; D is fixed meanwhile
-                    g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_batch_size or cfg.batch_size, prior=prior,
+                    g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_fakes_per_step, prior=prior,
                                             latent_gen=gens.latent, world=world, loss=cfg.loss,
                                             mode_seeking=cfg.mode_seeking)
                     if G_ema is not None:
@@ -369,7 +369,7 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, 
                               value_range=(0.0, 1.0) if spec.schema is None else None)
     if private:
         ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise)
-    pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_batch_size or cfg.batch_size,
+    pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_fakes_per_step,
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
         G_ema.load_state_dict(G.state_dict())
