@@ -55,21 +55,36 @@ def test_noise_multiplier_spends_exactly_epsilon(eps, delta):
 
 # --- (b) the threshold's delta -----------------------------------------------------------------------------------
 
-def test_threshold_delta_formula_against_scipy_and_monte_carlo():
-    from scipy.stats import norm
+def discrete_gaussian_tail(m: int, std: float) -> float:
+    """P[Z >= m] for Z ~ N_Z(0, std^2), summed in mpmath at 50 digits: an independent reference."""
+    import mpmath
 
-    for tau, std, k in [(30.0, 7.0, 3), (80.0, 15.1, 5), (5.0, 2.0, 1)]:
-        assert dp_draft.threshold_delta(tau, std, k) == pytest.approx(k * norm.sf(tau - 1, scale=std), rel=1e-9)
+    mpmath.mp.dps = 50
+    w = lambda k: mpmath.exp(-mpmath.mpf(k) ** 2 / (2 * mpmath.mpf(std) ** 2))  # noqa: E731
+    reach = int(60 * std) + 10
+    total = mpmath.fsum(w(k) for k in range(-reach, reach + 1))
+    return float(mpmath.fsum(w(k) for k in range(m, reach + 1)) / total)
+
+
+def test_threshold_delta_is_the_discrete_gaussian_tail_against_mpmath_and_monte_carlo():
+    """The counts get integer (discrete Gaussian) noise: a category held by one record passes tau iff
+    1 + Z > tau iff Z >= floor(tau); threshold_delta is that exact tail (not the continuous one)."""
+    for tau, std, k in [(30.0, 7.0, 3), (80.5, 15.1, 5), (5.0, 2.0, 1), (4.2, 0.8, 2)]:
+        assert dp_draft.threshold_delta(tau, std, k) == pytest.approx(k * discrete_gaussian_tail(math.floor(tau), std),
+                                                                      rel=1e-9)
     tau = dp_draft.threshold_for(1e-6, 15.0, 4)
-    assert dp_draft.threshold_delta(tau, 15.0, 4) == pytest.approx(1e-6, rel=1e-6)
+    assert tau == int(tau) and dp_draft.threshold_delta(tau, 15.0, 4) <= 1e-6 < dp_draft.threshold_delta(tau - 1, 15.0, 4)
     # Monte Carlo through the mechanism itself: 40,000 categories held by one record each, one release
     col = dp_draft.ColumnCounts("C", False)
     col.counts.update({f"v{i}": 1 for i in range(40_000)})
     std = 5.0
-    tau = dp_draft.threshold_for(0.05, std, 1)   # per-key pass probability 5%
+    tau = dp_draft.threshold_for(0.05, std, 1)   # per-key pass probability just below 5%
+    p = dp_draft.threshold_delta(tau, std, 1)
+    assert 0.03 < p <= 0.05
     noisy = dp_draft.add_noise([col], std, seeded(0))[0][0]
+    assert all(isinstance(v, int) for v in noisy.values())   # integer counts: no float structure to read
     passed = np.mean([v > tau for v in noisy.values()])
-    assert passed == pytest.approx(0.05, abs=4 * math.sqrt(0.05 * 0.95 / 40_000))
+    assert passed == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / 40_000))
 
 
 # --- (c) the mechanism on a synthetic table ------------------------------------------------------------------------

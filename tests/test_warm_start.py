@@ -13,7 +13,7 @@ from dpcgan.errors import ConfigError
 from dpcgan.models.conv import ConvGenerator
 from dpcgan.privacy import accountant
 from dpcgan.privacy import class_means
-from dpcgan.privacy.class_means import clipped_class_sums, means_from_sums, noisy_class_means
+from dpcgan.privacy.class_means import clipped_class_sums, means_from_release, noisy_class_means, noisy_class_release
 from dpcgan.privacy.noise import SeededNoise
 from dpcgan.train import loop as loop_module
 from dpcgan.train import train
@@ -23,22 +23,31 @@ from conftest import assert_same_run, interrupt_at
 from test_levers import independent_epsilon, tiny
 
 
-def reference_sums(x: np.ndarray, y: np.ndarray, k: int, clip: float) -> np.ndarray:
-    """Record by record, in numpy: (clip(x) / C, 1) / sqrt(2) added to its class's row."""
-    out = np.zeros((k, x[0].size + 1))
+def reference_sums(x: np.ndarray, y: np.ndarray, k: int, clip: float) -> tuple[np.ndarray, np.ndarray]:
+    """Record by record, in numpy: clip(x) / C added to its class's row, 1 to its class's count."""
+    out, counts = np.zeros((k, x[0].size)), np.zeros(k, dtype=np.int64)
     for xi, yi in zip(x, y):
         v = xi.reshape(-1).astype(np.float64)
         v = v * min(1.0, clip / np.linalg.norm(v))
-        out[yi] += np.concatenate([v / clip, [1.0]]) / math.sqrt(2)
-    return out
+        out[yi] += v / clip
+        counts[yi] += 1
+    return out, counts
+
+
+def release_distance(a, b) -> float:
+    """The L2 distance between two releases in units of the noise multiplier: (sums, counts) are noised with
+    std s sqrt(2) each, so this is sqrt(||dS||^2 + ||dc||^2) / sqrt(2)."""
+    return math.sqrt(((a[0] - b[0]) ** 2).sum().item() + ((a[1] - b[1]).double() ** 2).sum().item()) / math.sqrt(2)
 
 
 def test_clipped_sums_match_a_record_by_record_reference_and_chunking(mnist_small, monkeypatch):
     data = mnist_small.subset(torch.arange(300))
     x = data.float_images().numpy()
     monkeypatch.setattr(class_means, "CHUNK", 37)  # several chunks, the last one partial
-    got = clipped_class_sums(data, 10, clip_norm=6.0).numpy()
-    np.testing.assert_allclose(got, reference_sums(x, data.y.numpy(), 10, 6.0), rtol=1e-10, atol=1e-10)
+    sums, counts = clipped_class_sums(data, 10, clip_norm=6.0)
+    want_sums, want_counts = reference_sums(x, data.y.numpy(), 10, 6.0)
+    np.testing.assert_allclose(sums.numpy(), want_sums, rtol=1e-10, atol=1e-10)
+    assert counts.dtype == torch.int64 and counts.tolist() == want_counts.tolist()
 
 
 def test_adding_one_record_moves_the_sums_by_at_most_one(mnist_small):
@@ -48,20 +57,19 @@ def test_adding_one_record_moves_the_sums_by_at_most_one(mnist_small):
         before = clipped_class_sums(base, 10, clip)
         for extra in (200, 201, 202):
             bigger = mnist_small.subset(torch.cat([torch.arange(200), torch.tensor([extra])]))
-            moved = (clipped_class_sums(bigger, 10, clip) - before).norm().item()
+            moved = release_distance(clipped_class_sums(bigger, 10, clip), before)
             assert moved <= 1.0 + 1e-12
             if clip == 2.0:  # every digit's norm exceeds 2: the bound is attained
                 assert moved == pytest.approx(1.0, abs=1e-12)
 
 
-def test_the_release_adds_noise_of_std_s_to_every_entry_and_means_divide_by_the_noisy_count(mnist_small):
-    exact = clipped_class_sums(mnist_small, 10, 8.0)
-    noisy = {"sums": exact.clone()}
-    from dpcgan.privacy.noise import add_gaussian_noise_
-
-    add_gaussian_noise_(noisy, 3.0, SeededNoise(torch.Generator().manual_seed(1)))
-    residual = (noisy["sums"] - exact).numpy().ravel()
-    assert residual.std() == pytest.approx(3.0, rel=0.03) and abs(residual.mean()) < 0.05
+def test_the_release_adds_noise_of_std_s_sqrt2_to_every_entry_and_means_divide_by_the_noisy_count(mnist_small):
+    exact_sums, exact_counts = clipped_class_sums(mnist_small, 10, 8.0)
+    sums, counts = noisy_class_release(mnist_small, 10, 8.0, 3.0, SeededNoise(torch.Generator().manual_seed(1)))
+    residual = (sums - exact_sums).numpy().ravel()
+    assert residual.std() == pytest.approx(3.0 * math.sqrt(2), rel=0.03) and abs(residual.mean()) < 0.05
+    # the counts are released as integers (the discrete Gaussian), never as floats
+    assert counts.dtype == torch.int64 and (counts - exact_counts).abs().max() < 40
     # with negligible noise the means are the per-class means of the clipped records
     x = mnist_small.float_images().reshape(len(mnist_small), -1).double()
     x = x * (8.0 / x.norm(dim=1, keepdim=True).clamp(min=8.0))
@@ -69,9 +77,8 @@ def test_the_release_adds_noise_of_std_s_to_every_entry_and_means_divide_by_the_
     for k in range(10):
         np.testing.assert_allclose(means[k].reshape(-1).numpy(), x[mnist_small.y == k].mean(0).numpy(), atol=1e-5)
     # a class whose noisy count is below 1 is divided by 1, and the means stay in the pixel range
-    sums = torch.zeros(2, 5, dtype=torch.float64)
-    sums[0, -1], sums[0, :-1] = -3.0, 0.5
-    m = means_from_sums(sums, 8.0, (1, 2, 2))
+    sums = torch.full((2, 4), 0.5, dtype=torch.float64)
+    m = means_from_release(sums, torch.tensor([-3, 0]), 8.0, (1, 2, 2))
     assert m.min() >= 0.0 and m.max() <= 1.0
 
 

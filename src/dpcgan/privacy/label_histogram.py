@@ -1,28 +1,39 @@
-"""A differentially private label distribution for the fake labels: the Gaussian mechanism on class counts.
+"""A differentially private label distribution for the fake labels: the discrete Gaussian mechanism on class counts.
 
-Adding or removing one record changes one count by 1, so the L2 sensitivity is 1 and counts + N(0, s^2 I) is
-the Gaussian mechanism with noise multiplier s: RDP alpha / (2 s^2), recorded in the ledger as one event with
-sample rate 1 and composed with the D steps. Clamping at 0 and normalising are post-processing.
+Adding or removing one record changes one count by 1, so the L2 sensitivity is 1 and counts + N_Z(0, s^2) per
+count (the discrete Gaussian, privacy/discrete_gaussian.py) has the Gaussian mechanism's RDP alpha / (2 s^2): one
+ledger event with sample rate 1, composed with the D steps. The noisy counts are integers; clamping at 0 and
+normalising are post-processing, so the released prior is a ratio of integers and carries nothing of the noise's
+floating-point structure.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .noise import add_gaussian_noise_
+from .discrete_gaussian import add_discrete_gaussian
 
 DP_HISTOGRAM = "dp-histogram"  # the --label-prior value that selects this mechanism
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return torch.bincount(labels.long(), minlength=num_classes).to(torch.float64)
+    return torch.bincount(labels.long().cpu(), minlength=num_classes)
+
+
+def noisy_label_counts(labels: torch.Tensor, num_classes: int, noise_std: float, noise) -> list[int]:
+    """The released integer counts: class counts + N_Z(0, noise_std^2) each."""
+    return add_discrete_gaussian(class_counts(labels, num_classes).numpy(), noise_std, noise).tolist()
+
+
+def prior_from_counts(noisy_counts: list[int]) -> list[float]:
+    """max(count, 0) / their sum (uniform if every noisy count is <= 0): post-processing of integers."""
+    clamped = [max(int(c), 0) for c in noisy_counts]
+    total = sum(clamped)
+    if total <= 0:
+        return [1.0 / len(clamped)] * len(clamped)
+    return [c / total for c in clamped]
 
 
 def noisy_label_prior(labels: torch.Tensor, num_classes: int, noise_std: float, noise) -> list[float]:
-    """The released prior: max(counts + N(0, noise_std^2), 0), normalised (uniform if every noisy count is <= 0)."""
-    noisy = {"counts": class_counts(labels, num_classes)}
-    add_gaussian_noise_(noisy, noise_std, noise)
-    clamped = noisy["counts"].clamp(min=0.0)
-    if clamped.sum() <= 0:
-        return [1.0 / num_classes] * num_classes
-    return (clamped / clamped.sum()).tolist()
+    """The released prior: the DP integer counts, clamped at 0 and normalised."""
+    return prior_from_counts(noisy_label_counts(labels, num_classes, noise_std, noise))

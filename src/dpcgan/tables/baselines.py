@@ -3,8 +3,9 @@
 Release, with one Gaussian mechanism, the class counts and, for every class and every feature column, the
 histogram of the column within the class (categories plus 'missing'; numerics in equal-width bins on the public
 bounds plus 'missing'). Adding or removing one row changes the class count and one bin of each of the J column
-histograms of its class by 1: L2 sensitivity sqrt(J + 1). Noise N(0, (s sqrt(J + 1))^2) per count gives the RDP of
-a Gaussian mechanism with noise multiplier s, recorded in the same ledger the DP-CGAN runs use (one event with
+histograms of its class by 1: L2 sensitivity sqrt(J + 1). Integer noise N_Z(0, (s sqrt(J + 1))^2) per count (the
+discrete Gaussian, privacy/discrete_gaussian.py, as for every count dpcgan releases) gives the RDP of a Gaussian
+mechanism with noise multiplier s, recorded in the same ledger the DP-CGAN runs use (one event with
 sample rate 1) and calibrated so that its epsilon is the target. Sampling (post-processing): a label from the
 noisy class counts, then every column independently from its noisy histogram within that class (clamped at 0,
 normalised), a numeric uniformly within its bin.
@@ -19,6 +20,7 @@ import pandas as pd
 
 from ..privacy import accountant
 from ..privacy.accountant import PrivacyLedger
+from ..privacy.discrete_gaussian import add_discrete_gaussian, scale_at_least
 from .encode import category_codes, numeric_values
 from .schema import CATEGORICAL, TableSchema
 
@@ -63,18 +65,18 @@ class IndependentMarginals:
         y = category_codes(self.schema.label_column, df[self.schema.label], "table")
         features = self.schema.features
         s = calibrate_gaussian(self.epsilon_target, self.delta, self.conversion)
-        std = s * math.sqrt(len(features) + 1)   # L2 sensitivity sqrt(J + 1)
+        std = scale_at_least(s * math.sqrt(len(features) + 1))   # L2 sensitivity sqrt(J + 1)
         self.noise_multiplier = s
         self.ledger.record_step(sample_rate=1.0, noise_multiplier=s)
         self.epsilon = self.ledger.epsilon(self.delta, self.conversion)
-        counts = np.bincount(y, minlength=k) + rng.normal(0, std, k)
+        counts = add_discrete_gaussian(np.bincount(y, minlength=k), std, rng)
         self.label_p = _normalise(counts)
         self.hists = []
         for c, codes in zip(features, self._codes(df)):
             levels = self._levels(c)
-            h = np.zeros((k, levels))
-            np.add.at(h, (y, codes), 1.0)
-            self.hists.append(np.stack([_normalise(h[j] + rng.normal(0, std, levels)) for j in range(k)]))
+            h = np.zeros((k, levels), dtype=np.int64)
+            np.add.at(h, (y, codes), 1)
+            self.hists.append(np.stack([_normalise(add_discrete_gaussian(h[j], std, rng)) for j in range(k)]))
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -100,5 +102,5 @@ class IndependentMarginals:
 
 
 def _normalise(counts: np.ndarray) -> np.ndarray:
-    p = np.clip(counts, 0, None)
+    p = np.clip(counts, 0, None).astype(np.float64)
     return p / p.sum() if p.sum() > 0 else np.full(len(p), 1.0 / len(p))

@@ -5,7 +5,8 @@ One Gaussian release, then post-processing; each step is one function:
                       each observed category (categorical) or of each bin of a fixed public grid (numeric), plus a
                       public 'missing' key. Every record adds exactly one count per column: L2 sensitivity sqrt(J)
                       under add/remove-one.
-  add_noise           counts + N(0, (s sqrt(J))^2) each: the Gaussian mechanism with noise multiplier s, s calibrated
+  add_noise           counts + N_Z(0, (s sqrt(J))^2) each, the discrete Gaussian (integer noise drawn exactly,
+                      privacy/discrete_gaussian.py): the Gaussian mechanism's RDP with noise multiplier s, s calibrated
                       so that this release alone is (E, delta)-DP under the project's RDP accounting (sample rate 1,
                       one step: the ledger event a training run composes, privacy/schema_release.py).
   schema_from_counts  categories whose noisy count passes the threshold tau (a category held only by the differing
@@ -25,14 +26,14 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..errors import ConfigError, DataError
 from ..privacy import accountant
-from ..privacy.noise import SecureNoise, add_gaussian_noise_
+from ..privacy.discrete_gaussian import add_discrete_gaussian, scale_at_least, tail_probability
 from ..privacy.schema_release import DP_DRAFT
 from .csvio import iter_frames
 from .draft import MAX_CATEGORIES
+from .encode import cell_text
 from .schema import CATEGORICAL, NUMERIC, Column, TableSchema
 
 DELTA_THRESHOLD_FRACTION = 0.1   # delta_threshold = this x delta: the threshold's extra delta stays small
@@ -87,7 +88,7 @@ def count_table(spec, label_column: str, numeric=()) -> tuple[list[ColumnCounts]
                                     "a number: clean the file, or draft it as categorical")
                 col.counts.update(np.searchsorted(edges, nums, side="right").tolist())
             else:
-                col.counts.update(present.astype(str).value_counts().to_dict())
+                col.counts.update(cell_text(v) for v in present)   # each cell as the encoder reads it
     if columns is None or n == 0:
         raise DataError(f"{spec}: the table has a header but no rows")
     return columns, n
@@ -106,28 +107,35 @@ def noise_multiplier_for(epsilon: float, delta: float, conversion: str = DEFAULT
 
 def threshold_delta(tau: float, std: float, n_categorical: int) -> float:
     """P[some category held by the differing record alone passes tau] <= sum over categorical columns of
-    P[1 + N(0, std^2) > tau] (one such category per column at most: a record has one value per column)."""
-    return n_categorical * 0.5 * math.erfc((tau - 1.0) / (std * math.sqrt(2.0)))
+    P[1 + Z > tau], Z ~ N_Z(0, std^2) (one such category per column at most: a record has one value per column).
+    Z is an integer: 1 + Z > tau  <=>  Z >= floor(tau)."""
+    return n_categorical * tail_probability(math.floor(tau), std)
 
 
 def threshold_for(delta_threshold: float, std: float, n_categorical: int) -> float:
-    """The tau with threshold_delta(tau) = delta_threshold."""
-    return 1.0 + std * -NormalDist().inv_cdf(delta_threshold / max(n_categorical, 1))
+    """The smallest integer tau with threshold_delta(tau) <= delta_threshold (started from the continuous
+    Gaussian's quantile, then stepped on the exact discrete tail)."""
+    target = delta_threshold / max(n_categorical, 1)
+    tau = max(1, math.floor(1.0 + std * -NormalDist().inv_cdf(target)) - 2)
+    while tail_probability(tau, std) > target:
+        tau += 1
+    while tau > 1 and tail_probability(tau - 1, std) <= target:
+        tau -= 1
+    return float(tau)
 
 
-def add_noise(columns: list[ColumnCounts], std: float, noise=None) -> list[tuple[dict, float]]:
-    """One Gaussian draw for all the counts (each column's keys and its missing key): per column, (key -> noisy
-    count, noisy missing count). Numeric columns get every bin of the grid (absent bins count 0)."""
+def add_noise(columns: list[ColumnCounts], std: float, noise=None) -> list[tuple[dict, int]]:
+    """One discrete Gaussian draw for all the counts (each column's keys and its missing key): per column,
+    (key -> noisy integer count, noisy missing count). Numeric columns get every bin of the grid (absent bins
+    count 0). noise: None (release: OpenDP's exact sampler, OS randomness) or a seeded generator (tests)."""
     n_bins = len(public_grid()) + 1
     keys = [list(range(n_bins)) if c.numeric else list(c.counts) for c in columns]
-    flat = [float(c.counts.get(k, 0)) for c, ks in zip(columns, keys) for k in ks] + [float(c.missing) for c in columns]
-    vector = {"counts": torch.tensor(flat, dtype=torch.float64)}
-    add_gaussian_noise_(vector, std, noise if noise is not None else SecureNoise())
-    noisy, out, i = vector["counts"].numpy(), [], 0
+    flat = [int(c.counts.get(k, 0)) for c, ks in zip(columns, keys) for k in ks] + [int(c.missing) for c in columns]
+    noisy, out, i = add_discrete_gaussian(np.asarray(flat, dtype=np.int64), std, noise).tolist(), [], 0
     for ks in keys:
-        out.append(dict(zip(ks, noisy[i:i + len(ks)].tolist())))
+        out.append(dict(zip(ks, noisy[i:i + len(ks)])))
         i += len(ks)
-    return [(d, float(m)) for d, m in zip(out, noisy[i:].tolist())]
+    return [(d, int(m)) for d, m in zip(out, noisy[i:])]
 
 
 def numeric_bounds(noisy_bins: dict, tau: float, quantiles=DEFAULT_QUANTILES) -> tuple[float, float] | None:
@@ -210,7 +218,7 @@ def dp_draft_schema(spec, label_column: str, *, epsilon: float, delta: float | N
         raise ConfigError("the table needs at least one column besides the label")
     s = noise_multiplier_for(epsilon, delta, conversion)
     sensitivity = math.sqrt(len(columns))
-    std = s * sensitivity
+    std = scale_at_least(s * sensitivity)   # never below s sqrt(J) after rounding
     n_categorical = sum(not c.numeric for c in columns)
     tau = threshold_for(DELTA_THRESHOLD_FRACTION * delta, std, n_categorical)
     delta_threshold = threshold_delta(tau, std, n_categorical)
@@ -224,6 +232,7 @@ def dp_draft_schema(spec, label_column: str, *, epsilon: float, delta: float | N
         "delta_threshold": delta_threshold, "missing_threshold": std, "quantiles": [float(lo_q), float(hi_q)],
         "grid": GRID_NOTE,
         "public": "the header (column names), n, and which columns are numeric are public metadata, not protected",
+        "mechanism": "discrete Gaussian (integer noise, exact sampler): released counts are integers",
         "note": f"one Gaussian release of per-column counts (L2 sensitivity sqrt(J) = {sensitivity:.4g}): "
                 f"({epsilon:g}, {delta:g})-DP, plus delta_threshold for the category threshold; a run that trains "
                 "with this schema composes it (privacy.json); keep this block when editing the schema",
