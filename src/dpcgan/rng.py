@@ -5,6 +5,11 @@ every step (a CPU torch.Generator keeps only the low 32 bits of its seed: 2^32 s
 so nothing can be predicted, replayed or brute-forced; the public streams are seeded from OS entropy.
 Experiment mode (a seed): reproducible runs, marked "not for release" in privacy.json.
 
+The public streams (latents and fake labels, init, preview) may be known to anyone: nothing private may change
+how far they advance. The one place where a private count sets how many public draws are made, joint mode's one
+fake per real record, draws its blocks from a per-step subgenerator keyed by exactly one draw of the latent stream
+(train/steps.py: step_subgenerator), so the latent stream advances by the same amount whatever the batch size.
+
 With several processes, the Poisson sampling and the public latents are per rank (each rank samples its own
 shard and draws its own share of the fakes): derived from (seed, rank), or drawn from OS entropy by each rank.
 The model initialisation is rank 0's (broadcast), and only rank 0 draws the noise.

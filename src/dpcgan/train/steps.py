@@ -80,18 +80,28 @@ def public_fake_batch(G: nn.Module, count: int, prior: torch.Tensor, generator: 
         return G(z, y), y
 
 
+def step_subgenerator(generator: torch.Generator) -> torch.Generator:
+    """A fresh generator keyed by exactly one draw from `generator`: whatever the subgenerator then draws (a number
+    of blocks that depends on a private count), `generator` has advanced by one draw, independent of the data."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    key = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
+    return torch.Generator(device=device).manual_seed(key)
+
+
 @torch.no_grad()
 def independent_fakes(G: nn.Module, count: int, prior: torch.Tensor, generator: torch.Generator, *,
                       block: int) -> tuple:
     """`count` fakes (count may be private: the joint mode's real batch size), each a function of its own public
     (z, y) only: G runs in eval mode (no batch statistics; buffers untouched), and (y, z) are drawn in blocks of
-    the public size `block`, so the first k fakes are the same whatever `count` is."""
+    the public size `block`, so the first k fakes are the same whatever `count` is. The blocks come from a per-step
+    subgenerator (step_subgenerator), so how far the public latent stream advances does not depend on count."""
+    blocks_gen = step_subgenerator(generator)
     ys, zs = [], []
     for _ in range(-(-count // block)):
-        ys.append(public_labels(block, prior, generator))
-        zs.append(public_latent(G, block, generator))
+        ys.append(public_labels(block, prior, blocks_gen))
+        zs.append(public_latent(G, block, blocks_gen))
     if not ys:
-        return public_fake_batch(G, 0, prior, generator)
+        return public_fake_batch(G, 0, prior, blocks_gen)
     y, z = torch.cat(ys)[:count], torch.cat(zs)[:count]
     was_training = G.training
     G.eval()
