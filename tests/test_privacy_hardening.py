@@ -315,28 +315,40 @@ def test_item4_release_noise_for_an_accelerator_tensor_is_keyed_with_128_bits(mo
 
 
 def test_item4_seeded_noise_draws_on_its_generators_device_and_returns_on_the_tensors(monkeypatch):
-    """The seeded CUDA run's DP label histogram: the noise generator on the GPU, the class counts on the host.
-    No GPU here: the generator is a stand-in reporting device 'cuda', and torch.randn is checked the way torch
-    checks it ('Expected a cuda device type for generator but found cpu' before the fix)."""
+    """A seeded CUDA run: the noise generator on the GPU, the warm start's sums and the label counts on the host.
+    No GPU here: the generator is a stand-in reporting device 'cuda', and torch.randn / torch.randint are checked
+    the way torch checks them ('Expected a cuda device type for generator but found cpu' before the fix)."""
+    from dpcgan.privacy import discrete_gaussian
     from dpcgan.privacy import noise as noise_module
     from dpcgan.privacy.label_histogram import noisy_label_prior
 
     class CudaGenerator:
         device = torch.device("cuda", 0)
 
-    real_randn = torch.randn
+    real_randn, real_randint = torch.randn, torch.randint
     calls = []
 
-    def checking_randn(*shape, generator=None, device=None, dtype=None):
+    def check(generator, device):
         if generator is not None and torch.device(device).type != generator.device.type:
             raise RuntimeError(f"Expected a '{torch.device(device).type}' device type for generator but found "
                                f"'{generator.device.type}'")
         calls.append(torch.device(device))
+
+    def checking_randn(*shape, generator=None, device=None, dtype=None):
+        check(generator, device)
         return real_randn(*shape, dtype=dtype)  # the stand-in 'cuda' draw, made on the host
 
+    def checking_randint(low, high, size, generator=None, device=None):
+        check(generator, device)
+        return real_randint(low, high, size)
+
     monkeypatch.setattr(noise_module.torch, "randn", checking_randn)
+    monkeypatch.setattr(discrete_gaussian.torch, "randint", checking_randint)
+    sums = {"sums": torch.zeros(3, 4, dtype=torch.float64)}
+    noise_module.add_gaussian_noise_(sums, 1.0, noise_module.SeededNoise(CudaGenerator()))
+    assert sums["sums"].device.type == "cpu" and sums["sums"].abs().sum() > 0
     prior = noisy_label_prior(torch.tensor([0, 1, 1, 2] * 100), 3, 1.0, noise_module.SeededNoise(CudaGenerator()))
-    assert calls == [torch.device("cuda", 0)]
+    assert calls == [torch.device("cuda", 0)] * 2
     assert len(prior) == 3 and abs(sum(prior) - 1) < 1e-9
 
 
@@ -480,9 +492,13 @@ def test_item10_crash_recovery_however_often_is_recorded_in_privacy_json(mnist_s
     result = train(_resume_cfg(), mnist_small, out, progress=False, resume=True)
     assert result.steps == 200
     report = json.loads((out / "privacy.json").read_text())
-    assert [(r["from_step"], r["reached_step"], r["fork"]) for r in report["resumes"]] == [
+    assert report["resumes"] == [{"from_step": 80, "fork": False}, {"from_step": 80, "fork": False},
+                                 {"from_step": 120, "fork": False}]
+    # how far the run had got depends on when it was interrupted: private (review item 8)
+    record = json.loads((out / "private" / "run.json").read_text())
+    assert [(r["from_step"], r["reached_step"], r["fork"]) for r in record["resumes"]] == [
         (80, 100, False), (80, 110, False), (120, 150, False)]
-    assert [r["steps_rerun_at_least"] for r in report["resumes"]] == [20, 30, 30]
+    assert [r["steps_rerun_at_least"] for r in record["resumes"]] == [20, 30, 30]
     assert report["d_steps"] == 200  # the ledger counts the steps of the released model once
 
 

@@ -47,8 +47,8 @@ def run_copy(tiny_run, tmp_path):
 
 @pytest.fixture
 def decorated_run(run_copy):
-    """The tiny run with an evaluation and an audit (made-up values with the keys `dpcgan evaluate` and
-    `dpcgan audit` write: those commands take minutes)."""
+    """The tiny run with an evaluation on public benchmarks and an audit (made-up values with the keys `dpcgan
+    evaluate` and `dpcgan audit` write: those commands take minutes)."""
     confusion = (np.eye(10, dtype=int) * 80 + 2).tolist()
     (run_copy / "evaluation.json").write_text(json.dumps({
         "format": "dpcgan-evaluation-v1", "input": "synthetic", "dataset": "mnist", "num_classes": 10,
@@ -57,6 +57,8 @@ def decorated_run(run_copy):
         "cnn": {"accuracy": 0.4321, "per_class_accuracy": [0.1 * k for k in range(10)], "confusion_matrix": confusion},
         "fidelity": {"fid_like": 12.5, "fid_like_real_train_vs_test": 0.5},
         "note": "The synthetic data carries the DP guarantee; this evaluation does not.",
+        "data_sources": {"train": {"kind": "public-benchmark", "name": "mnist", "split": "train"},
+                         "test": {"kind": "public-benchmark", "name": "mnist", "split": "test"}},
     }))
     (run_copy / "private" / "audit.json").write_text(json.dumps({
         "note": "The audit reads the private training data: its output is NOT covered by the DP guarantee.",

@@ -234,7 +234,8 @@ def test_evaluate_a_table_run(table_run, capsys):
     table(200, seed=1).to_csv(test, index=False)
     rc, cap = run_cli(["evaluate", str(out), "--test", str(test)], capsys)
     assert rc == 0, cap.err
-    result = json.loads((out / "evaluation.json").read_text())
+    result = json.loads((out / "private" / "evaluation.json").read_text())  # the user's rows: private
+    assert not (out / "evaluation.json").exists() and result["data_sources"]["test"]["kind"] == "private"
     for name in ("logistic_regression", "hist_gradient_boosting"):
         assert 0 <= result["tstr"][name]["auroc"] <= 1 and 0 <= result["tstr"][name]["accuracy"] <= 1
         assert result["real_reference"][name]["auroc"] > 0.8  # Age separates the classes in the real rows

@@ -99,7 +99,8 @@ def test_image_folder_trains_with_public_label_names(mnist_small, tmp_path, caps
     names.write_text("cat\ndog\nowl\nfox\n")                  # fox: a public class with no images
     out = tmp_path / "run"
     args = ["--threads", "1", "train", "--dataset", str(folder), "--batch-size", "10", "--sigma", "1.0",
-            "--steps", "4", "--seed", "0", "--out", str(out), "--no-progress", "--delta", "1e-3"]
+            "--steps", "4", "--seed", "0", "--out", str(out), "--no-progress", "--delta", "1e-3",
+            "--image-size", "28", "--channels", "1"]
     assert main(args) == 2
     assert "--label-names FILE" in capsys.readouterr().err   # the folder names are not taken as the label set
     assert main(args + ["--label-names", str(names)]) == 0
@@ -121,9 +122,9 @@ def test_image_folder_sizes_and_architectures(mnist_small, tmp_path, capsys):
     names = tmp_path / "labels.json"
     names.write_text(json.dumps(["cat", "dog", "owl"]))
     base = ["train", "--dataset", str(folder), "--label-names", str(names), "--batch-size", "10", "--sigma", "1",
-            "--steps", "2", "--seed", "0", "--no-progress", "--delta", "1e-3"]
+            "--steps", "2", "--seed", "0", "--no-progress", "--delta", "1e-3", "--channels", "1"]
     assert main(base + ["--out", str(tmp_path / "a")]) == 2
-    assert "--image-size" in capsys.readouterr().err
+    assert "--image-size" in capsys.readouterr().err         # the public shape is required, never read off
     assert main(base + ["--preset", "mnist-eps10", "--image-size", "30", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "side is a multiple of 4" in err and "30×30" in err and not (tmp_path / "b").exists()

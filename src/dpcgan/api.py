@@ -53,19 +53,21 @@ class DPCGAN:
     # --- training ------------------------------------------------------------------------------------------------
     def fit(self, x, y=None, *, labels: list[str] | None = None, num_classes: int | None = None,
             out: str | Path | None = None, overwrite: bool = False, resume: bool = False, progress: bool = True,
-            device: str | None = None, label_column: str | None = None, schema=None) -> "DPCGAN":
+            device: str | None = None, label_column: str | None = None, schema=None,
+            schema_is_public: bool = False) -> "DPCGAN":
         """Train on images x (numpy or torch; N×H×W, N×C×H×W or N×H×W×C; uint8 0-255 or float 0-1) and labels y
         (integers in [0, K) or names among `labels`). Writes the run directory to `out` while training
         (checkpoints: after an interruption, call fit again with the same data and resume=True), else to a temporary
         folder kept until `save`.
 
         Tables: x a pandas DataFrame (or a CSV/Parquet path) with `schema` (a TOML/JSON file, a dict, or a
-        TableSchema: public) and `label_column`; use a table preset (DPCGAN("table-eps1", ...))."""
+        TableSchema: public) and `label_column`; use a table preset (DPCGAN("table-eps1", ...)). A schema drafted from
+        the rows without DP marks the run not for release unless schema_is_public=True declares it public."""
         from .train import train
         from .train.loop import TrainingInterrupted
 
         if schema is not None:
-            return self._fit_table(x, schema, label_column, out, overwrite, progress, device)
+            return self._fit_table(x, schema, label_column, out, overwrite, progress, device, schema_is_public)
         if y is None:
             raise DPCGANError("fit(x, y): give the labels y (or, for a table, schema=... and label_column=...)")
 
@@ -90,13 +92,18 @@ class DPCGAN:
         self.config, self.run_dir = cfg, Path(result.run_dir)
         return self
 
-    def _fit_table(self, table, schema, label_column, out, overwrite, progress, device) -> "DPCGAN":
+    def _fit_table(self, table, schema, label_column, out, overwrite, progress, device,
+                   schema_is_public: bool = False) -> "DPCGAN":
         from .tables.csvio import load_table
         from .tables.schema import TableSchema, parse_schema, read_schema_file
         from .train import train
 
         if not isinstance(schema, TableSchema):
             schema = parse_schema(schema) if isinstance(schema, dict) else read_schema_file(schema)
+        if schema_is_public:  # recorded in the schema's provenance, hence in privacy.json
+            from .tables.draft import declare_public
+
+            schema = declare_public(schema)
         if label_column is not None and label_column != schema.label:
             raise DPCGANError(f"label_column {label_column!r} differs from the schema's label {schema.label!r}")
         if self.config.arch != "table-mlp":

@@ -33,7 +33,9 @@ class TrainConfig:
     num_classes: int | None = None      # label-set size K for your own data (public); benchmarks know theirs
     label_names: tuple[str, ...] | None = None  # the public label set by name (K = its length); sampled labels
                                         # map back to these names
-    image_size: int | None = None       # image folders: resize every image to image_size × image_size
+    image_size: int | None = None       # image folders: every image resized to image_size × image_size (public;
+                                        # required with channels: the shape is never read off the images)
+    channels: int | None = None         # image folders: 1 (grey) or 3 (RGB), every image converted to it (public)
     arch: str = "paper-fc"
     latent_dim: int = 100
     hidden: int = 128                   # G's width (FC: hidden units; conv: base channels); D's too unless d_hidden
@@ -284,6 +286,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"--num-classes must be >= 2 (got {cfg.num_classes})")
     if cfg.image_size is not None and cfg.image_size < 4:
         raise ConfigError(f"--image-size must be >= 4 (got {cfg.image_size})")
+    if cfg.channels not in (None, 1, 3):
+        raise ConfigError(f"--channels must be 1 (grey) or 3 (RGB) (got {cfg.channels})")
     if cfg.checkpoint_minutes < 0 or cfg.progress_grids < 0:
         raise ConfigError("checkpoint_minutes and progress_grids must be >= 0")
     if cfg.sigma_calibration_steps is not None and cfg.sigma_calibration_steps < 1:
@@ -339,16 +343,47 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"--label-histogram-noise must be > 0 (got {cfg.label_histogram_noise})")
 
 
-def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = None) -> list[float]:
-    """Noise multipliers of the run's Gaussian releases over the whole training set (sample rate 1, noise in units
-    of the L2 sensitivity), made before the first D step and composed with the D steps in one ledger: a DP-drafted
-    schema, the DP label histogram, the DP warm start."""
-    releases = [schema_release.noise_multiplier] if schema_release is not None else []
+@dataclass(frozen=True)
+class FullDataRelease:
+    """One Gaussian release over the whole training set (sample rate 1, noise in units of its L2 sensitivity)."""
+
+    name: str              # what it releases, for people
+    noise_multiplier: float
+    turned_off_by: str     # the setting that removes it from the run
+
+
+def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = None) -> list[FullDataRelease]:
+    """The run's Gaussian releases over the whole training set, made before the first D step and composed with the
+    D steps in one ledger: a DP-drafted schema, the DP label histogram, the DP warm start."""
+    releases = []
+    if schema_release is not None:
+        releases.append(FullDataRelease("the DP schema draft (counts per column)", schema_release.noise_multiplier,
+                                        "a schema written from public knowledge"))
     if cfg.label_prior == DP_HISTOGRAM and cfg.mode != "off":
-        releases.append(cfg.label_histogram_noise)
+        releases.append(FullDataRelease("the DP label histogram (class counts)", cfg.label_histogram_noise,
+                                        "--label-prior uniform"))
     if cfg.warm_start_noise and cfg.mode != "off":
-        releases.append(cfg.warm_start_noise)
+        releases.append(FullDataRelease("the DP warm start (per-class means and counts)", cfg.warm_start_noise,
+                                        "--set warm_start_noise=0"))
     return releases
+
+
+def releases_rdp(releases: list[FullDataRelease]):
+    """The summed RDP curve of the releases (None if there are none)."""
+    return sum(accountant.gaussian_rdp(r.noise_multiplier) for r in releases) if releases else None
+
+
+def release_costs(cfg: TrainConfig, plan: "PrivacyPlan") -> list[tuple[FullDataRelease, float]]:
+    """Each release with its share of the planned epsilon: how much lower epsilon would be without it (same D
+    steps, sigma and q; RDP composition is not additive in epsilon, so the shares need not sum to its total)."""
+    releases = full_data_releases(cfg, plan.schema_release)
+    out = []
+    for r in releases:
+        others = releases_rdp([o for o in releases if o is not r])
+        without = accountant.epsilon(plan.sample_rate, plan.noise_multiplier, plan.steps, cfg.delta, cfg.conversion,
+                                     base_rdp=others)
+        out.append((r, plan.planned_epsilon - without))
+    return out
 
 
 def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
@@ -375,7 +410,15 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
     dp_prior = cfg.label_prior == DP_HISTOGRAM
     prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
     releases = full_data_releases(cfg, schema_release)
-    base = sum(accountant.gaussian_rdp(s) for s in releases) if releases else None
+    base = releases_rdp(releases)
+    if base is not None and cfg.mode != "off" and cfg.target_epsilon is not None:
+        alone = accountant.epsilon_from_rdp(base, cfg.delta, cfg.conversion)[0]
+        if alone >= cfg.target_epsilon:
+            named = "; ".join(f"{r.name}, noise multiplier {r.noise_multiplier:g} (off: {r.turned_off_by})"
+                              for r in releases)
+            raise PrivacyBudgetError(f"the releases made before the D steps already spend epsilon = {alone:.4g} >= "
+                                     f"--epsilon {cfg.target_epsilon:g}: {named}; raise their noise, turn one off, "
+                                     "or raise --epsilon")
     sigma, steps, eps_target, conv = cfg.noise_multiplier, cfg.steps, cfg.target_epsilon, cfg.conversion
 
     if cfg.mode == "off":
@@ -428,11 +471,11 @@ def describe_plan(cfg: TrainConfig, plan: PrivacyPlan) -> tuple[str, list[str]]:
         line = (head + f"sigma = {plan.noise_multiplier:.4g} ({how}), C = {cfg.max_grad_norm:g}, "
                 f"epsilon = {plan.planned_epsilon:.4f}{cap} ({cfg.conversion} conversion), "
                 f"delta = {cfg.delta + plan.delta_threshold:g}")
-        if cfg.label_prior == DP_HISTOGRAM:
-            line += f", plus a DP label histogram (noise {cfg.label_histogram_noise:g}) included in that epsilon"
+        for release, share in release_costs(cfg, plan):
+            line += (f", plus {release.name}, noise multiplier {release.noise_multiplier:.4g}, included in that "
+                     f"epsilon (+{share:.4f}; off: {release.turned_off_by})")
         if plan.schema_release is not None:
-            line += (f", plus the DP schema draft (noise multiplier {plan.schema_release.noise_multiplier:.4g}) "
-                     f"included in that epsilon, its threshold's {plan.delta_threshold:.2g} in that delta")
+            line += f", the schema threshold's {plan.delta_threshold:.2g} in that delta"
         if plan.planned_epsilon > WEAK_EPSILON:
             warnings.append(f"epsilon = {plan.planned_epsilon:.3g} is above {WEAK_EPSILON:g}: a weak guarantee")
         noise_per_coordinate = plan.noise_multiplier / cfg.batch_size

@@ -177,7 +177,9 @@ def release_warning(run: str | Path) -> str | None:
         return None
     if report.get("release") == "release":
         return None
-    why = "it is not private (--mode off)" if report.get("mode") == "off" else "it was seeded (--seed)"
+    reasons = report.get("not_for_release_reasons")  # (older privacy.json files: seeded or --mode off)
+    why = ("; ".join(map(str, reasons)) if reasons else
+           "it is not private (--mode off)" if report.get("mode") == "off" else "it was seeded (--seed)")
     return f"the run {path} is NOT FOR RELEASE: {why}; do not share these samples as private synthetic data"
 
 

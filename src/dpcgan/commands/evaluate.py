@@ -10,7 +10,7 @@ import numpy as np
 from ..data import BENCHMARKS, load_dataset
 from ..errors import DataError, DPCGANError
 from ..io import write_json_atomic
-from ..train.run_dir import read_private_record
+from ..train.run_dir import read_private_record, write_private_json
 
 
 def add_parser(sub) -> None:
@@ -28,7 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--real", action="store_true", help="add the reference row computed on the real training data")
     p.add_argument("-n", type=int, default=60000, help="samples to draw when the run has no synthetic.npz")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation models")
-    p.add_argument("--out", help="evaluation.json path (default: beside the synthetic data)")
+    p.add_argument("--out", help="evaluation.json path (default for a run: RUN/evaluation.json when its real train "
+                   "and test data are both public benchmarks, else RUN/private/evaluation.json; with --synthetic: "
+                   "beside the synthetic data)")
 
 
 def _load_synthetic(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +50,8 @@ def run(args) -> int:
         from ..evaluate import evaluate_real_reference, evaluate_synthetic, format_table
     except ImportError as e:
         raise DPCGANError(f"dpcgan evaluate needs scikit-learn ({e}); install it with: pip install 'dpcgan[eval]'") from e
+    from ..evaluate.sources import (EVALUATION_FILE, PRIVATE_EVALUATION_FILE, data_source, describe, is_public,
+                                    strip_locations)
     from ..sample import write_synthetic
 
     if args.run and (Path(args.run) / "config.json").is_file():
@@ -71,16 +75,18 @@ def run(args) -> int:
     if not dataset and not args.test:
         raise DPCGANError("--synthetic needs --dataset (the real benchmark) or --test FILE (your real test records)")
     labels = {"num_classes": run_config.get("num_classes"), "image_size": run_config.get("image_size"),
-              "label_names": run_config.get("label_names")}
+              "channels": run_config.get("channels"), "label_names": run_config.get("label_names")}
     if args.test:
         real_test = load_dataset(args.test, "train", **labels)
         train_source = args.train or dataset
         if not train_source:
             raise DPCGANError("--test needs the real training records too (for the FID-like features): --train FILE")
         real_train = load_dataset(train_source, "train", args.data_dir or record.get("data_dir"), **labels)
+        sources = {"train": data_source(train_source, "train"), "test": data_source(args.test, "train")}
     elif dataset in BENCHMARKS:
         real_train = load_dataset(args.train or dataset, "train", args.data_dir, **(labels if args.train else {}))
         real_test = load_dataset(dataset, "test", args.data_dir)
+        sources = {"train": data_source(args.train or dataset, "train"), "test": data_source(dataset, "test")}
     else:
         raise DPCGANError(f"the run trained on your own data ({Path(dataset).name}): give its real test records with "
                           "--test FILE (evaluation reads real data and is outside the guarantee)")
@@ -103,8 +109,30 @@ def run(args) -> int:
     if args.real:
         reference = evaluate_real_reference(real_train, real_test, seed=args.seed, metrics=metrics)
         result["real_reference"] = reference
-    out = Path(args.out) if args.out else (Path(args.run) if args.run and not args.synthetic else synthetic.parent) / "evaluation.json"
-    write_json_atomic(out, result)
+    # where the real data came from decides where the result may go: by name only, never located
+    result["data_sources"] = sources
+    result = strip_locations(result, Path(args.run) if args.run else None)
+    public = is_public(result)
+    if args.out:
+        out = Path(args.out)
+        write_json_atomic(out, result)
+    elif args.run and not args.synthetic:
+        out = Path(args.run) / (EVALUATION_FILE if public else PRIVATE_EVALUATION_FILE)
+        if public:
+            write_json_atomic(out, result)
+        else:
+            write_private_json(Path(args.run), Path(PRIVATE_EVALUATION_FILE).name, result)
+    else:
+        out = synthetic.parent / EVALUATION_FILE
+        write_json_atomic(out, result)
     print(format_table(result, reference))
-    print(f"\nwrote {out}")
+    if public:
+        print(f"\nwrote {out} (real data: public benchmarks only, {describe(result)})")
+    else:
+        print(f"\nwrote {out} (PRIVATE: computed on private data, {describe(result)}; `dpcgan report` leaves it out "
+              "of the releasable report.html and MODEL_CARD.md)")
+        stale = Path(args.run) / EVALUATION_FILE if args.run and not args.out and not args.synthetic else None
+        if stale is not None and stale.is_file():
+            print(f"note: {stale} is an earlier evaluation; `dpcgan report` includes it in the releasable files only "
+                  "if it records public benchmarks as its data")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import MODES, PRESETS, TrainConfig, describe_plan, preset, resolve_plan
 from ..data import BENCHMARKS, load_dataset
-from ..data.arrays import folder_image_shape, is_image_folder, read_label_names
+from ..data.arrays import is_image_folder, missing_shape_message, read_label_names
 from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark
 from ..errors import ConfigError
 from ..io import read_toml_or_json
@@ -30,7 +30,8 @@ EPILOG = """how --epsilon, --sigma and --steps combine (on top of the preset and
   --sigma S --steps T  T steps with sigma S; the epsilon spent is reported, no cap
 The plan (q, sigma, D steps, epsilon, delta) is printed before the first D step; --dry-run prints it and exits
 without reading a record. Defaults not shown are the preset's (`dpcgan presets` lists them).
-Your own data needs its public label set: --num-classes K, or --label-names FILE (one name per line)."""
+Your own data needs its public label set: --num-classes K, or --label-names FILE (one name per line); an image
+folder also its public image shape: --image-size S --channels 1|3 (every image converted to it)."""
 
 # flag -> TrainConfig field, for the flags that set a field directly
 FIELD_FLAGS = {"dataset": "dataset", "mode": "mode", "epsilon": "target_epsilon", "sigma": "noise_multiplier",
@@ -38,7 +39,7 @@ FIELD_FLAGS = {"dataset": "dataset", "mode": "mode", "epsilon": "target_epsilon"
                "label_histogram_noise": "label_histogram_noise", "d_steps_per_g": "d_steps_per_g",
                "num_classes": "num_classes", "conversion": "conversion", "seed": "seed", "log_every": "log_every",
                "checkpoint_every": "checkpoint_every", "checkpoint_minutes": "checkpoint_minutes",
-               "image_size": "image_size"}
+               "image_size": "image_size", "channels": "channels"}
 
 
 def add_parser(sub) -> None:
@@ -66,7 +67,12 @@ def add_parser(sub) -> None:
     p.add_argument("--schema", metavar="FILE", help="tables (.csv, .csv.gz, .parquet): the public schema, TOML or "
                    "JSON (column types, categories, bounds, missing cells); see `dpcgan schema draft`")
     p.add_argument("--label-column", help="tables: the label column (must be the schema's label)")
-    p.add_argument("--image-size", type=int, help="image folders: resize every image to S×S (needed when sizes differ)")
+    p.add_argument("--schema-is-public", action="store_true", help="tables: declare the --schema public knowledge; "
+                   "without it a schema drafted from the rows without DP marks the run NOT FOR RELEASE")
+    p.add_argument("--image-size", type=int, help="image folders (required): every image resized to S×S on its own; "
+                   "a public input, recorded in privacy.json")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="image folders (required): every image converted to "
+                   "grey (1) or RGB (3) on its own; a public input, recorded in privacy.json")
     p.add_argument("--conversion", choices=("opacus", "classic"), help="RDP conversion enforcing the cap")
     p.add_argument("--seed", type=int, help="reproducible run (marked not for release); default: OS entropy")
     p.add_argument("--data-dir", help="where the dataset files are (else $DPCGAN_DATA, else the user cache)")
@@ -195,20 +201,29 @@ def require_public_label_set(cfg) -> None:
                           "reading it off the private data is not covered by the guarantee")
 
 
+def require_public_image_shape(cfg) -> None:
+    """An image folder's shape is public input (--image-size, --channels), checked before any image is opened:
+    chosen from the images, one grey-saved-as-RGB or odd-sized image would change the released shape or stop the run."""
+    if own_data(cfg) and is_image_folder(cfg.dataset) and (cfg.image_size is None or cfg.channels is None):
+        raise ConfigError(missing_shape_message(cfg.dataset))
+
+
 def check_shape_early(cfg) -> None:
-    """Images the architecture cannot take are refused before any record is read (shape from headers only)."""
+    """Images the architecture cannot take are refused before any record is read (arrays: shape from headers only;
+    image folders: the public --channels and --image-size)."""
     if is_benchmark(cfg.dataset) or not Path(cfg.dataset).exists():
         return
-    shape = folder_image_shape(cfg.dataset, cfg.image_size) if is_image_folder(cfg.dataset) else \
+    shape = (cfg.channels, cfg.image_size, cfg.image_size) if is_image_folder(cfg.dataset) else \
         dataset_image_shape(cfg.dataset)
     check_image_shape_for_arch(cfg.arch, shape)
 
 
 def resume(args, world, device) -> int:
     from ..train import train
-    from ..train.run_dir import partial_path, read_private_record
+    from ..train.run_dir import check_resumable, partial_path, read_private_record
 
-    given = [f"--{flag.replace('_', '-')}" for flag in [*FIELD_FLAGS, "preset", "config", "label_names", "schema", "label_column", "out",
+    given = [f"--{flag.replace('_', '-')}" for flag in [*FIELD_FLAGS, "preset", "config", "label_names", "schema", "label_column",
+                                                         "schema_is_public", "out",
                                                          "overwrite", "dry_run"]
              if getattr(args, flag, None) not in (None, False)]
     if given:
@@ -220,6 +235,7 @@ def resume(args, world, device) -> int:
         config = partial_path(out) / "config.json"
         if not config.is_file():
             raise ConfigError(f"nothing to resume: {partial_path(out)} holds no interrupted run")
+        check_resumable(partial_path(out))  # its run had finished: refused before any record is read
         return json.loads(config.read_text())["config"], read_private_record(partial_path(out))
 
     config, record = world.from_main(saved, share=True)
@@ -232,7 +248,8 @@ def resume(args, world, device) -> int:
         data = load_table_for_resume(cfg, record)
     else:
         data = load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
-                            label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size)
+                            label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
+                            channels=cfg.channels)
     result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world,
                    force=args.force, data_location={"data_dir": data_dir} if data_dir else None)
     if world.main:
@@ -271,9 +288,12 @@ def _train(args, world, device) -> int:
         return train_table(args, cfg, world, device)
     if args.force:
         raise ConfigError("--force only applies to --resume")
+    if getattr(args, "schema_is_public", False):
+        raise ConfigError("--schema-is-public applies to tables (--dataset FILE.csv --schema FILE) only")
     if own_data(cfg):  # remembered (privately) for --resume from anywhere; the released files name it only
         cfg = cfg.replace(dataset=str(Path(cfg.dataset).resolve()))
     require_public_label_set(cfg)
+    require_public_image_shape(cfg)
     check_shape_early(cfg)
     if args.dry_run:  # the plan from public facts only: n from the file's header, K from the benchmark or the flag
         num_classes = BENCHMARKS[cfg.dataset].num_classes if is_benchmark(cfg.dataset) else cfg.num_classes
@@ -285,7 +305,8 @@ def _train(args, world, device) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{name}-{Path(cfg.dataset).stem}-{cfg.mode}"
     world.from_main(lambda: check_output_dir(out, args.overwrite))  # before loading data: fail fast
     data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes,
-                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size)
+                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
+                        channels=cfg.channels)
     if world.main:
         print_plan(cfg, len(data), data.num_classes)
     result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,

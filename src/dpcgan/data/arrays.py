@@ -109,22 +109,18 @@ def is_image_folder(spec: str) -> bool:
     return p.is_dir() and not (p / "x.npy").is_file()
 
 
-def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | None = None,
-                      image_size: int | None = None) -> LabeledImages:
-    """The ImageFolder layout: one subfolder per class (class = folder name), PNG/JPEG/... images read with Pillow,
-    grayscale unless some image has colour (then RGB for all), resized to image_size×image_size only if given.
+def missing_shape_message(directory) -> str:
+    """The one line that stops an image-folder run without its public image shape."""
+    return (f"--image-size S and --channels 1|3 are required for an image folder ({directory}): the image shape is a "
+            "public input and every image is converted to it (reading it off the private images is not covered by "
+            "the guarantee); Python: image_size=S, channels=1 or 3")
 
-    With label_names, every subfolder must be one of them (a name without a folder is an empty class); without,
-    the sorted folder names are the labels and the data is marked as having an inferred label set (private
-    training then refuses it: pass the names as public input)."""
-    from PIL import Image
 
-    root = Path(directory)
+def folder_image_files(root: Path, names: list[str]) -> list[tuple[Path, int]]:
+    """(file, label index) of every image file in the class subfolders, in sorted order; no file is opened."""
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     if not folders:
         raise DataError(f"{root}: no class subfolders (expected DIR/<class name>/<image files>)")
-    inferred = label_names is None
-    names = [p.name for p in folders] if inferred else list(label_names)
     index = {n: i for i, n in enumerate(names)}
     unknown = [p.name for p in folders if p.name not in index]
     if unknown:
@@ -133,42 +129,47 @@ def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | 
              if f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise DataError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
-    sizes, colour = set(), False
-    for f, _ in files:
-        try:
-            with Image.open(f) as im:
-                sizes.add(im.size)
-                colour = colour or im.mode not in ("1", "L", "LA", "I", "I;16", "F")
-        except Exception as e:
-            raise DataError(f"{f}: not a readable image ({e})") from e
-    if image_size is None and len(sizes) > 1:
-        shown = ", ".join(f"{w}×{h}" for w, h in sorted(sizes)[:4])
-        raise DataError(f"{root}: images of different sizes ({shown}, ...): pass --image-size S to resize all to S×S")
-    mode = "RGB" if colour else "L"
-    w, h = (image_size, image_size) if image_size else next(iter(sizes))
-    x = np.empty((len(files), 3 if colour else 1, h, w), dtype=np.uint8)
-    for i, (f, _) in enumerate(files):
-        with Image.open(f) as im:
-            im = im.convert(mode)
-            if im.size != (w, h):
-                im = im.resize((w, h), Image.BILINEAR)
+    return files
+
+
+def image_as_array(path: Path, image_size: int, channels: int) -> np.ndarray:
+    """One image file as (channels, S, S) uint8: converted to grey ('L') or 'RGB', then resized to S×S (bilinear)
+    if its size differs. A function of this file and the public (S, channels) alone, never of the other images."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            if im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.BILINEAR)
             a = np.asarray(im)
-            x[i] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    except Exception as e:
+        raise DataError(f"{path}: not a readable image ({e})") from e
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | None = None,
+                      image_size: int | None = None, channels: int | None = None) -> LabeledImages:
+    """The ImageFolder layout: one subfolder per class (class = folder name), PNG/JPEG/... images read with Pillow.
+
+    The image shape (channels, S, S) is a public input: each image is converted to grey (channels=1) or RGB
+    (channels=3) and resized to S×S on its own, so that one image's row depends on that file alone (a colour or
+    odd-sized image among the others changes only its own row, never the shape). Without both, nothing is read.
+
+    With label_names, every subfolder must be one of them (a name without a folder is an empty class); without,
+    the sorted folder names are the labels and the data is marked as having an inferred label set (private
+    training then refuses it: pass the names as public input)."""
+    root = Path(directory)
+    if image_size is None or channels is None:
+        raise DataError(missing_shape_message(root))
+    if channels not in (1, 3) or image_size < 4:
+        raise DataError(f"{root}: channels must be 1 or 3 and image_size >= 4 (got {channels}, {image_size})")
+    inferred = label_names is None
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if inferred else list(label_names)
+    files = folder_image_files(root, names)
+    x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)  # (N, C, S, S)
+    for i, (f, _) in enumerate(files):
+        x[i] = image_as_array(f, image_size, channels)
     y = np.asarray([label for _, label in files], dtype=np.int64)
     data = validated(x, y, len(names), source=str(root), name=root.name)
     return LabeledImages(data.x, data.y, data.num_classes, data.name, inferred)
-
-
-def folder_image_shape(directory: str | os.PathLike, image_size: int | None) -> tuple[int, int, int]:
-    """The (C, H, W) training will see, from one image's header (no pixels decoded), for early shape checks."""
-    from PIL import Image
-
-    root = Path(directory)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        for f in sorted(folder.iterdir()):
-            if f.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(f) as im:
-                    channels = 1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-                    w, h = (image_size, image_size) if image_size else im.size
-                    return channels, h, w
-    raise DataError(f"{root}: no image files in class subfolders")

@@ -234,10 +234,11 @@ def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: 
 
 def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | None = None,
                  *, num_classes: int | None = None, label_names: list[str] | None = None,
-                 image_size: int | None = None, download: bool = True) -> LabeledImages:
+                 image_size: int | None = None, channels: int | None = None, download: bool = True) -> LabeledImages:
     """`spec` is a benchmark name ('mnist', 'fashion-mnist'), a .npz file, a directory with x.npy and y.npy, or an
-    image folder (one subfolder per class). A user's files are one split: `split` must be 'train' (pass the test
-    records as their own file)."""
+    image folder (one subfolder per class; its public image shape `image_size` and `channels` is required, every
+    image is converted to it). Arrays keep their shape (one for all records). A user's files are one split: `split`
+    must be 'train' (pass the test records as their own file)."""
     if spec in BENCHMARKS:
         return load_benchmark(spec, split, data_dir, download=download)
     path = Path(spec)
@@ -251,7 +252,7 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
 
         if label_names is None and num_classes is not None:
             raise DataError(f"{spec}: an image folder's classes are named by its subfolders: give --label-names")
-        return load_image_folder(spec, label_names=label_names, image_size=image_size)
+        return load_image_folder(spec, label_names=label_names, image_size=image_size, channels=channels)
     if spec.endswith(".npz") or path.is_file():
         if not path.is_file():
             raise DataError(f"{spec}: no such file")
@@ -261,11 +262,16 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
 
 def dataset_size(spec: str) -> int:
     """The number of records n of a training dataset, read from headers only (no record is read): the benchmarks'
-    published size, the shape of y in a .npz or an on-disk dataset. Used by `dpcgan train --dry-run`."""
+    published size, the shape of y in a .npz or an on-disk dataset, the number of image files in an image folder
+    (listed, not opened). Used by `dpcgan train --dry-run`."""
     if spec in BENCHMARKS:
         return BENCHMARKS[spec].train_size
     path = Path(spec)
     try:
+        if path.is_dir() and not (path / "x.npy").is_file():
+            from .arrays import folder_image_files
+
+            return len(folder_image_files(path, sorted(p.name for p in path.iterdir() if p.is_dir())))
         if path.is_dir() and (path / "y.npy").is_file():
             return int(np.load(path / "y.npy", mmap_mode="r", allow_pickle=False).shape[0])
         if path.is_file():

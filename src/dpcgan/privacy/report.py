@@ -10,6 +10,7 @@ import torch
 from .. import __version__
 from .accountant import CONVERSIONS, ORDERS, PrivacyLedger
 from .label_histogram import DP_HISTOGRAM
+from .schema_release import SCHEMA_FROM_ROWS, schema_declared_public, schema_read_without_dp
 
 MECHANISMS = {
     "split": "DP-SGD on the discriminator with DP-CGAN split clipping: each real record's gradient and each fake "
@@ -35,6 +36,10 @@ def pld_epsilon(ledger: PrivacyLedger, delta: float) -> float | None:
     return float(acc.get_epsilon(delta))
 
 
+PARTIAL_NOT_RELEASABLE = ("nothing in OUT.partial/ (the staging folder of a run that is training, was interrupted or "
+                          "failed) is releasable, not even a generator.pt or privacy.json written there before a "
+                          "failure: only the finished run directory OUT is")
+
 ADJACENCY = ("add/remove one record, with the dataset size n treated as a public constant (q = B/n is computed "
              "from it)")
 
@@ -50,8 +55,16 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
     eps = {c: (ledger.epsilon(cfg.delta, c) if private else None) for c in CONVERSIONS}
     # epsilon is the ledger's at the run's delta; a DP schema's category threshold adds its delta_threshold
     delta = cfg.delta + (plan.delta_threshold if private else 0.0)
-    resumes = list(resumes or [])
-    not_for_release = "NOT FOR RELEASE (seeded with --seed: its noise and sampling can be replayed). " if seeded else ""
+    # only what does not depend on when the run was interrupted: how far it had got (reached_step,
+    # steps_rerun_at_least) stays in the private record
+    resumes = [{"from_step": r.get("from_step"), "fork": bool(r.get("fork"))} for r in (resumes or [])]
+    table_schema = getattr(spec, "schema", None)
+    # a schema drafted from the rows without DP (not declared public): its categories and bounds may reveal records
+    schema_from_rows = table_schema is not None and schema_read_without_dp(table_schema)
+    reasons = (["seeded with --seed: its noise and sampling can be replayed"] if seeded else []) + (
+        [SCHEMA_FROM_ROWS + " (dpcgan schema draft without --epsilon; --schema-is-public declares it public)"]
+        if schema_from_rows else [])
+    not_for_release = "".join(f"NOT FOR RELEASE ({r}). " for r in reasons)
     report = {
         "guarantee": (
             not_for_release +
@@ -63,7 +76,8 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "epsilon": eps[cfg.conversion], "delta": delta, "conversion": cfg.conversion,
             "how_to_quote": f"(epsilon = {eps[cfg.conversion]:.2f}, delta = {delta:g})-DP, RDP accounting with the "
                             f"{cfg.conversion} conversion, {ADJACENCY}"
-                            + ("; NOT FOR RELEASE: seeded run" if seeded else ""),
+                            + ("; NOT FOR RELEASE: seeded run" if seeded else "")
+                            + (f"; NOT FOR RELEASE: {SCHEMA_FROM_ROWS}" if schema_from_rows else ""),
         },
         "epsilon": eps[cfg.conversion],
         "delta": delta,
@@ -92,15 +106,20 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "normaliser": f"expected batch size B = {cfg.batch_size}",
         "d_steps": ledger.d_steps if private else plan.steps,
         "label_histogram": None if not dp_histogram else {
-            "mechanism": "Gaussian mechanism on the training set's class counts (L2 sensitivity 1), noise std "
-                         f"{cfg.label_histogram_noise:g} per count; clamped at 0 and normalised (post-processing)",
+            "mechanism": "discrete Gaussian mechanism on the training set's class counts (L2 sensitivity 1), "
+                         f"integer noise N_Z(0, {cfg.label_histogram_noise:g}^2) per count (OpenDP's exact sampler; "
+                         "its RDP is at most the Gaussian's); the integer counts clamped at 0 and normalised "
+                         "(post-processing: the prior is a ratio of integers)",
             "event": "the ledger event with sample_rate 1 (composed with the D steps in the epsilon above)",
             "noise_multiplier": cfg.label_histogram_noise,
         },
         "warm_start": None if not (private and cfg.warm_start_noise) else {
-            "mechanism": "Gaussian mechanism on the per-class sums of (record clipped to L2 norm "
-                         f"{cfg.warm_start_clip:g} and divided by it, 1) / sqrt(2) (L2 sensitivity 1: one record "
-                         f"changes one class's row), noise std {cfg.warm_start_noise:g} per entry; the released "
+            "mechanism": "Gaussian mechanism on the per-class sums of records clipped to L2 norm "
+                         f"{cfg.warm_start_clip:g} and divided by it (noise N(0, 2 x {cfg.warm_start_noise:g}^2) per "
+                         "entry) and on the class counts (integer noise N_Z(0, 2 x "
+                         f"{cfg.warm_start_noise:g}^2), discrete Gaussian): one record changes one row by at most 1 "
+                         "and one count by 1, so together L2 sensitivity 1 at noise multiplier "
+                         f"{cfg.warm_start_noise:g}; the released "
                          "means (sums / noisy counts) pretrain G for "
                          f"{cfg.warm_start_steps} steps before the first D step (post-processing)",
             "event": "a ledger event with sample_rate 1 (composed with the D steps in the epsilon above; events with "
@@ -125,10 +144,12 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "epsilon_cap_note": "the most the run was allowed to spend (it stops before a step that would exceed it); "
                             "the spend is 'epsilon' above",
         "resumes": resumes,
-        "resumes_note": ("every resume of this run after an interruption: from which D step, the last step logged "
-                         "before it (steps between were run twice; only the second run of them is in the released "
-                         "model), and whether it resumed a checkpoint its run had already continued past (a fork: "
-                         "two releasable runs that together cost more than one epsilon)"),
+        "resumes_note": ("every resume of this run after an interruption: from which D step (steps after it that had "
+                         "run were run again; only the second run of them is in the released model), and whether it "
+                         "resumed a checkpoint its run had already continued past (a fork: two releasable runs that "
+                         "together cost more than one epsilon). How far the run had got before each interruption "
+                         "depends on its timing and is in the private record (private/run.json)"),
+        "partial_dir": PARTIAL_NOT_RELEASABLE,
         "fake_samples": {
             "count_per_d_step": cfg.batch_size if cfg.mode != "joint" else "one per real record (inside its clipped pair)",
             "label_prior": label_prior,
@@ -147,6 +168,12 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "n": plan.n,
             "label_set": list(cfg.label_names) if cfg.label_names else list(range(spec.num_classes)),
             "image_shape": list(spec.image_shape),
+            **({"image_size": cfg.image_size, "channels": cfg.channels,
+                "image_shape_source": "given by the user (--image-size, --channels; Python: image_size=, channels=): "
+                                      "every image converted to this mode and size on its own, never read off the "
+                                      "images"}
+               if cfg.channels is not None and cfg.image_size is not None
+               and tuple(spec.image_shape) == (cfg.channels, cfg.image_size, cfg.image_size) else {}),
             "dataset": dataset_name,
             "architecture": spec.to_dict(),
             "hyperparameters": cfg.to_dict() | {"dataset": dataset_name},  # the data by name, not by location
@@ -163,7 +190,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "own epsilon",
             "any evaluation of this run against real data (dpcgan evaluate) is outside the guarantee",
             "choosing hyperparameters by looking at results on the private data is not accounted for",
-        ],
+        ] + ([SCHEMA_FROM_ROWS + " (dpcgan schema draft without --epsilon): its categories and bounds, published in "
+              "config.json, privacy.json and generator.pt and fixing what the generator can emit, may reveal "
+              "records. Draft it with --epsilon or write it from public knowledge; --schema-is-public declares "
+              "it public"] if schema_from_rows else []),
         "epsilon_pld": pld_epsilon(ledger, cfg.delta) if private else None,
         "epsilon_pld_note": "privacy loss distribution accounting (Google dp-accounting PLDAccountant, add/remove "
                             "adjacency) of the same events at delta_rdp: a tighter valid bound (with delta as above); "
@@ -172,7 +202,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
                        if seeded else "release mode: Poisson sampling and Gaussian noise keyed with 128 fresh bits of OS "
                        "entropy at every step; each noise coordinate the sum of 4 draws halved (Holohan & Braghin "
                        "2021) against floating-point attacks"),
-        "release": "not for release" if (seeded or not private) else "release",
+        "release": "not for release" if (seeded or not private or schema_from_rows) else "release",
+        "not_for_release_reasons": (["not private (--mode off)"] if not private else []) + reasons,
+        "schema_is_public": None if table_schema is None else schema_declared_public(table_schema),
+        "schema_read_without_dp": None if table_schema is None else schema_from_rows,
         "software": {"dpcgan": __version__, "opacus": opacus.__version__, "torch": torch.__version__,
                      "python": platform.python_version()},
     }

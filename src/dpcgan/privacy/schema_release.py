@@ -19,6 +19,12 @@ from dataclasses import asdict, dataclass
 from ..errors import ConfigError
 
 DP_DRAFT = "dpcgan schema draft --epsilon: DP (Gaussian histogram with a threshold)"
+# provenance.source of `dpcgan schema draft` WITHOUT --epsilon: categories and bounds read off the rows, no DP
+NOT_PRIVATE = "read from the data -- NOT PRIVATE"
+# provenance key set by `dpcgan train --schema-is-public` (Python: fit(..., schema_is_public=True)): the user declares
+# the schema public knowledge, so a run that uses a non-DP draft may be released
+SCHEMA_IS_PUBLIC = "schema_is_public"
+SCHEMA_FROM_ROWS = "the schema was read from the private rows without DP"
 
 
 @dataclass(frozen=True)
@@ -52,3 +58,19 @@ def schema_release(schema) -> SchemaRelease | None:
                           f"delta_threshold = {values['delta_threshold']}: expected > 0 and in [0, 1); restore the "
                           "block that `dpcgan schema draft --epsilon` wrote")
     return SchemaRelease(**values)
+
+
+def _provenance(schema) -> dict:
+    provenance = schema.get("provenance") if isinstance(schema, dict) else getattr(schema, "provenance", None)
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def schema_declared_public(schema) -> bool:
+    """Was the schema (a TableSchema or its dict) declared public with --schema-is-public?"""
+    return _provenance(schema).get(SCHEMA_IS_PUBLIC) is True
+
+
+def schema_read_without_dp(schema) -> bool:
+    """Is the schema a draft read off the rows without DP (`dpcgan schema draft` without --epsilon) that was not
+    declared public? Its categories and bounds may reveal records: a run that uses it is not for release."""
+    return _provenance(schema).get("source") == NOT_PRIVATE and not schema_declared_public(schema)

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..evaluate.report import ROWS as EVAL_ROWS
+from ..evaluate.sources import describe as describe_sources
 from . import plots
 from .epsilon_curve import epsilon_by_step
 from .run_files import RunFiles
@@ -161,8 +162,18 @@ def samples_section(run: RunFiles) -> str:
 def evaluation_section(run: RunFiles) -> str:
     ev = run.evaluation
     out = ['<section id="evaluation"><h2>Evaluation</h2>']
+    if ev is None and run.evaluation_withheld:
+        return "".join(out) + (f'<p id="evaluation-withheld">Left out: the evaluation in '
+                               f"<code>{escape(run.evaluation_withheld)}</code> read private data, or does not record "
+                               "what it read (its numbers describe that data, outside the DP guarantee). The private "
+                               "report holds it; <code>dpcgan report RUN --include-private-evaluation</code> puts it "
+                               "here.</p></section>")
     if ev is None:
         return "".join(out) + "<p>Not evaluated (no evaluation.json; run <code>dpcgan evaluate RUN</code>).</p></section>"
+    if run.evaluation_private:
+        out.append('<p class="banner private-banner" id="evaluation-on-private-data">This evaluation was computed on '
+                   f"private data ({escape(describe_sources(ev))}): its numbers describe that data and are NOT "
+                   "covered by the DP guarantee.</p>")
     out.append(f'<p class="note">{escape(str(ev.get("note", "")))}</p>')
     out.append(f"<p>{_fmt(ev.get('n_train'), 'd')} records ({escape(str(ev.get('input', '')))}), tested on "
                f"{_fmt(ev.get('n_real_test'), 'd')} real test records of {escape(str(ev.get('dataset', '')))}.</p>")
@@ -244,9 +255,14 @@ def render_html(run: RunFiles, st: Statement, *, public_only: bool) -> str:
     if st.release_note:
         top.append(f'<p class="banner release-banner" id="not-for-release">{escape(st.release_note)}</p>')
     if public_only:
-        top.append('<p class="banner public-banner" id="public-only">Public report (--public-only): it holds only '
-                   "what is covered by the run's ε or public by assumption, plus the evaluation (outside the "
-                   "guarantee, see its note). The private training diagnostics and the audit are left out.</p>")
+        evaluation = ("plus the evaluation on public benchmark data (outside the guarantee, see its note)"
+                      if run.evaluation is not None and not run.evaluation_private else
+                      "plus, on request (--include-private-evaluation), the evaluation on private data (outside the "
+                      "guarantee: it describes that data)" if run.evaluation is not None else
+                      "without the evaluation on private data" if run.evaluation_withheld else "and no evaluation")
+        top.append('<p class="banner public-banner" id="public-only">Public report: it holds only what is covered '
+                   f"by the run's ε or public by assumption, {evaluation}. The private training diagnostics and the "
+                   "audit are left out.</p>")
     else:
         top.append('<p class="banner private-banner" id="contains-private">This report contains PRIVATE content '
                    "(the red box near the end: training losses, clipped fraction, audit): do not release it. "
@@ -260,4 +276,4 @@ def render_html(run: RunFiles, st: Statement, *, public_only: bool) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{escape(title)}</h1><p class=\"meta\">written {now} by dpcgan {escape(__version__)} from "
-            f"{escape(str(run.path))}</p>" + "".join(top) + "".join(body) + "</body></html>\n")
+            f"{escape(name if public_only else str(run.path))}</p>" + "".join(top) + "".join(body) + "</body></html>\n")

@@ -1,11 +1,13 @@
-"""MODEL_CARD.md: the releasable summary of a run. Built from public files only (config.json, privacy.json,
-evaluation.json); it never reads private/ (metrics, the audit), so nothing private can end up in it."""
+"""MODEL_CARD.md: the releasable summary of a run. Built from public files only (config.json, privacy.json, and
+evaluation.json when its real data were public benchmarks); it never reads private/ (metrics, the audit, an
+evaluation on private data unless --include-private-evaluation asks for it), so nothing private ends up in it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..evaluate.report import ROWS as EVAL_ROWS
+from ..evaluate.sources import describe as describe_sources
 from .run_files import RunFiles
 from .statement import Statement
 
@@ -64,9 +66,15 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
     ])
     ev = run.evaluation
     out += ["", "## Evaluation", ""]
-    if ev is None:
+    if ev is None and run.evaluation_withheld:
+        out += [f"Left out: the evaluation in `{run.evaluation_withheld}` read private data, or does not record what "
+                "it read (its numbers describe that data, outside the DP guarantee)."]
+    elif ev is None:
         out += ["Not evaluated (`dpcgan evaluate RUN` writes evaluation.json)."]
     else:
+        if run.evaluation_private:
+            out += [f"> **Computed on private data ({_text(describe_sources(ev))}), included on request: these numbers "
+                    "describe that data and are not covered by the DP guarantee.**", ""]
         out += [f"{ev.get('n_train')} synthetic records, tested on {ev.get('n_real_test')} real test records of "
                 f"{ev.get('dataset')}.", "", "| metric | value |", "|---|---|"]
         out += [f"| {label} | {fmt.format(get(ev))} |" for label, get, fmt in EVAL_ROWS if get(ev) is not None]

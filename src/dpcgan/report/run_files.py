@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DPCGANError
+from ..evaluate.sources import EVALUATION_FILE, PRIVATE_EVALUATION_FILE, is_public
 from ..train.run_dir import AUDIT_FILE, METRICS_FILE, PROGRESS_DIR
 
 PROGRESS_NAME = re.compile(r"^step_(\d+)\.png$")
@@ -21,9 +22,11 @@ class RunFiles:
     privacy: dict[str, Any]                # privacy.json (public)
     samples_png: bytes | None              # samples.png (public: sampled from the released G)
     progress: list[tuple[int, bytes]]      # progress/step_NNNNNNN.png, by step (public: post-processing of G)
-    evaluation: dict[str, Any] | None      # evaluation.json (outside the DP guarantee: uses real data)
+    evaluation: dict[str, Any] | None      # the evaluation this document shows (outside the DP guarantee: real data)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # private/metrics.jsonl (PRIVATE)
     audit: dict[str, Any] | None = None    # private/audit.json (reads the private training data: PRIVATE)
+    evaluation_private: bool = False       # the evaluation shown was computed on private data
+    evaluation_withheld: str | None = None  # a private evaluation left out of this document: its file, run-relative
 
     @property
     def num_classes(self) -> int:
@@ -70,8 +73,31 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def load_run(path: str | Path, *, private: bool = True) -> RunFiles:
-    """Read the run at `path`. private=False never opens private/ (metrics, the audit)."""
+def pick_evaluation(run: Path, *, private: bool, include_private_evaluation: bool = False
+                    ) -> tuple[dict[str, Any] | None, bool, str | None]:
+    """(the evaluation to show, whether it was computed on private data, the private evaluation left out).
+
+    RUN/evaluation.json on public benchmarks only is shown everywhere. An evaluation on private data
+    (RUN/private/evaluation.json, or a RUN/evaluation.json that records no public sources, e.g. from an older
+    dpcgan) is shown in the private report, and in the releasable files only with include_private_evaluation."""
+    public_file = _json(run / EVALUATION_FILE)
+    candidates = []  # evaluations on private data, the private/ one first
+    if (run / PRIVATE_EVALUATION_FILE).is_file():
+        candidates.append(PRIVATE_EVALUATION_FILE)
+    if public_file is not None and not is_public(public_file):
+        candidates.append(EVALUATION_FILE)
+    shown_public = public_file if public_file is not None and is_public(public_file) else None
+    if not candidates:
+        return shown_public, False, None
+    if private or include_private_evaluation:
+        chosen = candidates[0]
+        return (public_file if chosen == EVALUATION_FILE else _json(run / chosen)), True, None
+    return shown_public, False, candidates[0]
+
+
+def load_run(path: str | Path, *, private: bool = True, include_private_evaluation: bool = False) -> RunFiles:
+    """Read the run at `path`. private=False never opens private/ (metrics, the audit, an evaluation on private
+    data), except private/evaluation.json with include_private_evaluation."""
     run = Path(path)
     config, privacy = _json(run / "config.json"), _json(run / "privacy.json")
     if config is None or privacy is None:
@@ -86,10 +112,13 @@ def load_run(path: str | Path, *, private: bool = True) -> RunFiles:
             if m and f.is_file():
                 progress.append((int(m.group(1)), f.read_bytes()))
     samples = run / "samples.png"
+    evaluation, evaluation_private, withheld = pick_evaluation(
+        run, private=private, include_private_evaluation=include_private_evaluation)
     return RunFiles(
         path=run, config=config, privacy=privacy,
         samples_png=samples.read_bytes() if samples.is_file() else None,
-        progress=sorted(progress), evaluation=_json(run / "evaluation.json"),
+        progress=sorted(progress), evaluation=evaluation,
         metrics=read_metrics(run / METRICS_FILE) if private else [],
         audit=_json(run / AUDIT_FILE) if private else None,
+        evaluation_private=evaluation_private, evaluation_withheld=withheld,
     )

@@ -42,8 +42,15 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
     elif not private:
         release_note = "NOT FOR RELEASE: this run is not private (--mode off); nothing from it may be shared."
     else:
-        release_note = ("NOT FOR RELEASE: this run was seeded (--seed), so its noise and sampling can be replayed; "
-                        "it is an experiment. Train again without --seed for a release.")
+        why = []
+        if privacy.get("schema_read_without_dp"):
+            why.append("its table schema was read from the private rows without DP (`dpcgan schema draft` without "
+                       "--epsilon), so its categories and bounds may reveal records. Draft the schema with --epsilon "
+                       "or write it from public knowledge, or train with --schema-is-public if it is public.")
+        if str(privacy.get("randomness", "")).startswith("seeded") or not why:  # (older files: seeded is the reason)
+            why.insert(0, "this run was seeded (--seed), so its noise and sampling can be replayed; it is an "
+                          "experiment. Train again without --seed for a release.")
+        release_note = "NOT FOR RELEASE: " + " Also, ".join(why)
     public = privacy.get("assumed_public", {})
     names = ", ".join(label_names)
     assumed = [
@@ -61,8 +68,10 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
     for r in privacy.get("resumes", []) or []:
         fork = bool(r.get("fork"))
         forks += fork
-        resumes.append(f"resumed from D step {r.get('from_step')} (last step logged before the interruption: "
-                       f"{r.get('reached_step')}; at least {r.get('steps_rerun_at_least', 0)} steps run twice)"
+        # reached_step / steps_rerun_at_least: only in an older privacy.json (now in the private record: timing)
+        reached = (f" (last step logged before the interruption: {r.get('reached_step')}; at least "
+                   f"{r.get('steps_rerun_at_least', 0)} steps run twice)" if "reached_step" in r else "")
+        resumes.append(f"resumed from D step {r.get('from_step')}{reached}"
                        + (" - a FORK: it resumed a checkpoint its run had already continued past, so two "
                           "releasable runs exist and together they cost more than one epsilon" if fork else ""))
     if private:

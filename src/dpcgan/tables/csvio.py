@@ -4,6 +4,7 @@ and writing synthetic tables. Bad input is a DataError naming the file, the colu
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +52,22 @@ def check_columns(columns, schema: TableSchema, source: str, label_column: str |
 def _csv_chunks(path: Path, chunk_rows: int):
     sep = "\t" if ".tsv" in path.name.lower() else ","
     try:
-        # every cell as text; only an empty cell is missing (the text 'NA' is a category like any other)
-        yield from pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                               chunksize=chunk_rows, compression="infer")
+        # Every cell as text, whatever the other cells of its chunk hold (no dtype inference); only an empty cell is
+        # missing (the text 'NA' is a category like any other). index_col=False: else a first row with one cell
+        # more than the header would make the first column the index and shift every row's cells.
+        with pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False,
+                         chunksize=chunk_rows, compression="infer") as reader:
+            while True:
+                with warnings.catch_warnings():
+                    # the first row's extra cells would be dropped with a warning, a later row's are an error
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    try:
+                        chunk = next(reader)
+                    except StopIteration:
+                        return
+                yield chunk
+    except pd.errors.ParserWarning as e:
+        raise DataError(f"{path}: a row has more cells than the header; fix the file (a trailing separator?)") from e
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path}: the file is empty (no header, no rows)") from e
     except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as e:
@@ -72,7 +86,9 @@ def iter_frames(spec, chunk_rows: int = CHUNK_ROWS):
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
-            yield pd.read_parquet(path)
+            # nullable dtypes: an integer column with empty cells stays integer (not float64, which would round
+            # large values and so make a cell's value depend on whether other rows are empty)
+            yield pd.read_parquet(path, dtype_backend="numpy_nullable")
         except ImportError as e:
             raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or convert it to CSV") from e
         except Exception as e:

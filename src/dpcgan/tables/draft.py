@@ -6,14 +6,17 @@ the bounds would reveal rows). The file and the terminal say so, and the file's 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from ..privacy.schema_release import NOT_PRIVATE, SCHEMA_IS_PUBLIC
 from .csvio import iter_frames
+from .encode import cell_text
 from .schema import CATEGORICAL, NUMERIC, Column, TableSchema, schema_to_toml
 
-NOT_PRIVATE = "read from the data -- NOT PRIVATE"
 MAX_CATEGORIES = 50   # a text column with more distinct values is refused (a free-text or identifier column)
 
 
@@ -40,7 +43,7 @@ def draft_schema(spec, label_column: str) -> TableSchema:
             columns.append(Column(str(name), NUMERIC, min=int(lo) if integer else lo, max=int(hi) if integer else hi,
                                   integer=integer, missing=missing))
             continue
-        counts = present.astype(str).value_counts()
+        counts = pd.Series([cell_text(v) for v in present], dtype=object).value_counts()  # as the encoder reads them
         if len(counts) > MAX_CATEGORIES:
             raise DataError(f"column {name!r} has {len(counts)} distinct text values: an identifier or free text? "
                             "drop it from the table, or write its schema entry by hand")
@@ -70,3 +73,9 @@ def write_draft(schema: TableSchema, out, header: str | None = None) -> str:
 
 def is_not_private(schema: TableSchema) -> bool:
     return schema.provenance.get("source") == NOT_PRIVATE
+
+
+def declare_public(schema: TableSchema) -> TableSchema:
+    """The schema with the user's declaration that it is public knowledge (--schema-is-public) in its provenance,
+    which travels with it into config.json, privacy.json and generator.pt."""
+    return replace(schema, provenance=dict(schema.provenance, **{SCHEMA_IS_PUBLIC: True}))

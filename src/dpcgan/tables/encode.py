@@ -12,6 +12,10 @@ make a numeric's distribution a categorical one, which a GAN matches far more ea
 
 from __future__ import annotations
 
+import math
+import numbers
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 
@@ -38,13 +42,27 @@ def width(schema: TableSchema) -> int:
     return sum(w for _, w, _ in layout(schema))
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """Cells as text (CSV cells already are; Parquet/DataFrame numbers 1 and 1.0 become '1')."""
-    if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-        if all(isinstance(v, str) for v in values.dropna().unique()[:1000]):
-            return values
-    uniq = values.dropna().unique()
-    return values.map(dict(zip(uniq, (_text(u) for u in uniq))))
+def cell_text(v) -> str:
+    """One present cell as text, from that cell alone: a str as it is; 1, 1.0 and np.int64(1) -> '1', True -> 'true'."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.generic):  # numpy scalars (np.bool_ is not a bool, np.float32 not a float)
+        v = v.item()
+    return _text(v)
+
+
+def _as_text(values: pd.Series, na: np.ndarray) -> np.ndarray:
+    """(n,) object: each cell as text (None where empty). Each cell is converted on its own, never through the
+    column's distinct values or dtype guesses: a row's encoding must not depend on the other rows (deciding from the
+    first distinct values, or mapping through unique(), where 1 == 1.0 == True, made one row's encoding flip when
+    another was added)."""
+    cells = values.to_numpy(dtype=object)
+    if isinstance(values.dtype, pd.StringDtype):  # every present cell is a str (a CSV, read as text)
+        out = cells.copy()
+    else:
+        out = np.array([None if m else cell_text(v) for v, m in zip(cells, na)], dtype=object)
+    out[na] = None
+    return out
 
 
 def category_codes(c: Column, values: pd.Series, source: str) -> np.ndarray:
@@ -53,7 +71,7 @@ def category_codes(c: Column, values: pd.Series, source: str) -> np.ndarray:
     if na.any() and not c.missing:
         raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
                         "missing = true to its schema entry")
-    codes = pd.Index(list(c.categories)).get_indexer(_as_text(values).where(~na, None))
+    codes = pd.Index(list(c.categories), dtype=object).get_indexer(_as_text(values, na))
     unknown = (codes < 0) & ~na
     if unknown.any():
         if c.other is None:
@@ -66,10 +84,30 @@ def category_codes(c: Column, values: pd.Series, source: str) -> np.ndarray:
     return codes
 
 
+def _cell_number(v) -> float:
+    """One cell as a float, from that cell alone (nan: empty, or not a number)."""
+    if isinstance(v, str):
+        if "_" in v:  # Python's float() would take '1_000'; a table cell with it is text
+            return math.nan
+        try:
+            return float(v)
+        except ValueError:
+            return math.nan
+    if isinstance(v, (bool, np.bool_, numbers.Real, Decimal)):
+        try:
+            return float(v)
+        except OverflowError:  # an int beyond float range: clipped to the bounds anyway
+            return math.inf if v > 0 else -math.inf
+    return math.nan
+
+
 def numeric_values(c: Column, values: pd.Series, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(values clipped to the public bounds, with 0 for empty cells; empty-cell mask)."""
     na_in = values.isna().to_numpy()
-    nums = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(values.dtype):  # int, float, bool (numpy or nullable): one number per cell
+        nums = values.to_numpy(dtype=float, na_value=np.nan)
+    else:  # object or text: each cell parsed on its own (pd.to_numeric picks one result dtype for the whole column)
+        nums = np.fromiter((_cell_number(v) for v in values.to_numpy(dtype=object)), dtype=float, count=len(values))
     bad = np.isnan(nums) & ~na_in
     if bad.any():
         text = values[bad].astype(str)

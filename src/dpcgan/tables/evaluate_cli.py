@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import DPCGANError
 from ..io import write_json_atomic
-from ..train.run_dir import read_private_record
+from ..train.run_dir import read_private_record, write_private_json
 from .csvio import read_frame
 from .synth import run_schema, write_synthetic_table
 
@@ -17,6 +17,7 @@ def evaluate_table_run(args) -> int:
         import sklearn  # noqa: F401
     except ImportError as e:
         raise DPCGANError("dpcgan evaluate needs scikit-learn; install it with: pip install 'dpcgan[eval]'") from e
+    from ..evaluate.sources import EVALUATION_FILE, PRIVATE_EVALUATION_FILE, data_source, describe, strip_locations
     from .evaluate import evaluate_table, format_table
 
     run_dir = Path(args.run)
@@ -39,10 +40,21 @@ def evaluate_table_run(args) -> int:
     synthetic = read_frame(synthetic_file, schema)
     result = evaluate_table(synthetic, test, schema, real_train=train, seed=args.seed)
     result["synthetic_file"] = str(synthetic_file)
-    out = Path(args.out) if args.out else (run_dir if not args.synthetic else synthetic_file.parent) / "evaluation.json"
-    write_json_atomic(out, result)
+    # the real rows are the user's (there are no public table benchmarks): the result is private, named not located
+    result["data_sources"] = {"train": data_source(train_source, "train") if train is not None else None,
+                              "test": data_source(args.test, "test")}
+    result = strip_locations(result, run_dir)
+    if args.out:
+        out = Path(args.out)
+        write_json_atomic(out, result)
+    elif args.synthetic:
+        out = synthetic_file.parent / EVALUATION_FILE
+        write_json_atomic(out, result)
+    else:
+        out = write_private_json(run_dir, Path(PRIVATE_EVALUATION_FILE).name, result)
     print(format_table(result))
     if train is None:
         print("(no real-data reference: the run's training file was not found; pass --train FILE)")
-    print(f"\nwrote {out}")
+    print(f"\nwrote {out} (PRIVATE: computed on private data, {describe(result)}; `dpcgan report` leaves it out "
+          "of the releasable files)")
     return 0

@@ -51,14 +51,19 @@ def train_table(args, cfg, world, device) -> int:
 
     schema = load_schema_for(args)
     cfg = table_config(args, cfg, schema)
-    from .draft import is_not_private
+    from .draft import declare_public, is_not_private
 
+    public = bool(getattr(args, "schema_is_public", False))
+    if public:  # the user's declaration travels in the schema's provenance (privacy.json: schema_is_public)
+        schema = declare_public(schema)
     if is_not_private(schema) and world.main:
         import sys
 
-        print(f"warning: {args.schema} was drafted from data rows (NOT PRIVATE): its categories and bounds are assumed "
-              "public; for private data replace them with public knowledge (privacy.json records the provenance)",
-              file=sys.stderr)
+        print(f"warning: {args.schema} was drafted from data rows without DP (NOT PRIVATE): "
+              + ("--schema-is-public declares its categories and bounds public (privacy.json records it)" if public
+                 else "the run is marked NOT FOR RELEASE (privacy.json, report, model card); draft it with --epsilon, "
+                 "replace its categories and bounds with public knowledge, or pass --schema-is-public if the table "
+                 "is public"), file=sys.stderr)
     release = schema_release(schema)  # a DP-drafted schema: its cost is part of the run's budget
     if release is not None and world.main:
         print(f"note: {args.schema} is a DP draft ((epsilon = {release.epsilon:g}, delta = {release.delta:g})-DP); this "
@@ -78,13 +83,17 @@ def train_table(args, cfg, world, device) -> int:
         data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
         if world.main:
             print_plan(cfg, len(data), data.num_classes, release)
-        location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label}
+        location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label,
+                    **({"schema_is_public": True} if public else {})}
         result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
                        world=world, data_location=location)
     finally:
         Path(rows_file).unlink(missing_ok=True)
     if world.main:
-        print(final_line(result, cfg, world, device))
+        from ..privacy.schema_release import schema_read_without_dp
+
+        suffix = " -- NOT FOR RELEASE (schema read from the rows without DP)" if schema_read_without_dp(schema) else ""
+        print(final_line(result, cfg, world, device) + suffix)
     return 0
 
 
@@ -93,4 +102,9 @@ def load_table_for_resume(cfg, record: dict):
     schema_file = record.get("schema")
     if not schema_file or not Path(schema_file).is_file():
         raise ConfigError(f"cannot resume: the run's schema file {schema_file} is gone; restore it")
-    return load_table(cfg.dataset, read_schema_file(schema_file), record.get("label_column"))
+    schema = read_schema_file(schema_file)
+    if record.get("schema_is_public"):  # --schema-is-public, as the run was started with it
+        from .draft import declare_public
+
+        schema = declare_public(schema)
+    return load_table(cfg.dataset, schema, record.get("label_column"))

@@ -45,6 +45,19 @@ def mark_superseded(checkpoint_id: str | None, step: int) -> None:
                       "of it would not be detected as a fork", RuntimeWarning, stacklevel=2)
 
 
+def supersede_checkpoint(path: Path, checkpoint_id: str | None, step: int) -> None:
+    """The run at staging dir `path` finished its D steps: before any final file is written, mark that (a marker
+    written atomically, then the checkpoint deleted, then the id recorded as continued past), so that a failure
+    while writing them leaves nothing that `--resume` would turn into a second generator."""
+    from .run_dir import FINISHED_MARKER
+
+    write_json_atomic(path / FINISHED_MARKER, {
+        "finished_at_step": step,
+        "note": "the run finished its D steps; its checkpoint is superseded and this folder cannot be resumed"})
+    (path / CHECKPOINT_NAME).unlink(missing_ok=True)
+    mark_superseded(checkpoint_id, step)
+
+
 def superseded_at(checkpoint_id: str | None) -> int | None:
     """The step its run had continued past this checkpoint to, or None if it never did (as far as recorded)."""
     file = superseded_registry() / checkpoint_id if checkpoint_id else None

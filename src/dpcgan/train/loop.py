@@ -32,9 +32,9 @@ from ..privacy.schema_release import schema_release
 from ..rng import make_generators
 from ..sample import generator_checkpoint, write_sample_grid
 from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mark_superseded, save_checkpoint,
-                         superseded_at)
-from .run_dir import (METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_config, public_dataset_name, read_private_record,
-                      update_private_record)
+                         supersede_checkpoint, superseded_at)
+from .run_dir import (FINISHED_MARKER, METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_config, public_dataset_name,
+                      read_private_record, update_private_record)
 from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
 from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
@@ -137,18 +137,21 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     try:
         result = _train(cfg, plan, spec, data, G, D, gens, run.path if run else None, progress and world.main,
                         resume, device, world, fingerprint, force, data_location)
-        if run is not None:
-            (run.path / CHECKPOINT_NAME).unlink(missing_ok=True)
+        if run is not None:  # the checkpoint was superseded before the final files (supersede_checkpoint)
             result.run_dir = run.commit()
-            mark_superseded(result.checkpoint_id, result.steps)  # the run went past its last checkpoint
+            (run.path / FINISHED_MARKER).unlink(missing_ok=True)
         return result
     except BaseException as e:
-        # Keep an interrupted run that has a checkpoint (it can be resumed); remove anything else.
-        kept = run is not None and (run.path / CHECKPOINT_NAME).is_file()
+        # Keep an interrupted run that has a checkpoint (it can be resumed), or that failed writing its final files
+        # (kept to inspect, never resumed); remove anything else.
+        finished = run is not None and (run.path / FINISHED_MARKER).is_file()
+        kept = run is not None and ((run.path / CHECKPOINT_NAME).is_file() or finished)
         if run is not None and not kept:
             run.abort()
         if isinstance(e, KeyboardInterrupt) and world.main:
-            hint = (f"interrupted: the run is kept in {run.path} (last checkpoint); continue it with "
+            hint = (f"interrupted while writing the final files: {run.path} is kept but cannot be resumed (nothing "
+                    "in it is releasable); train afresh with --overwrite" if finished else
+                    f"interrupted: the run is kept in {run.path} (last checkpoint); continue it with "
                     f"`dpcgan train --resume {run.out}`" if kept else
                     "interrupted before the first checkpoint: nothing was kept")
             raise TrainingInterrupted(hint) from e
@@ -345,6 +348,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     if run_path is None:
         epsilon = ledger.epsilon(cfg.delta, cfg.conversion) if private else None
         return TrainResult(None, plan, ledger, epsilon, step, wall, G, D)
+    # Done training: the checkpoint is superseded before any final file, so a failure from here on cannot be
+    # resumed into a second generator.
+    supersede_checkpoint(run_path, checkpoint_id, step)
     # The wall time depends (weakly) on the private batch sizes: it stays in the private record.
     resumes = update_private_record(run_path, wall_time_s=round(wall, 2))["resumes"]
     report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec,

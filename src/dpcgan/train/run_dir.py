@@ -25,11 +25,15 @@ PRIVATE_DIR = "private"
 METRICS_FILE = f"{PRIVATE_DIR}/metrics.jsonl"
 PRIVATE_RECORD = f"{PRIVATE_DIR}/run.json"
 AUDIT_FILE = f"{PRIVATE_DIR}/audit.json"    # membership attacks on the training records: outside the guarantee
+# written (and the checkpoint deleted) once the D steps are done, before the final files: a run that fails while
+# writing them cannot be resumed into a second generator (train/checkpoint.py: supersede_checkpoint)
+FINISHED_MARKER = f"{PRIVATE_DIR}/finished.json"
 PROGRESS_DIR = "progress"   # sample grids saved during training (post-processing of the released G's history)
 RELEASABLE_FILES = ("config.json", "privacy.json", "generator.pt", "discriminator.pt", "samples.png", PROGRESS_DIR,
                     "synthetic.npz", "synthetic.csv", "synthetic.json", "report.html", "MODEL_CARD.md")
-# evaluation.json (RUN/) is computed against real data, outside the guarantee: release it only if that data may be
-# described (a public benchmark's test split, say); the audit and the full report stay in private/.
+# evaluation.json is computed against real data, outside the guarantee: it is in RUN/ only when its real train and
+# test data were both public benchmarks (evaluate/sources.py), else in private/; the audit and the full report stay
+# in private/.
 
 
 def public_dataset_name(spec: str) -> str:
@@ -57,8 +61,32 @@ def update_private_record(run_path: Path, **changes) -> dict:
     return record
 
 
+def write_private_json(run_path: Path, name: str, obj) -> Path:
+    """RUN/private/<name>, readable by the owner only (the folder 0700, the file 0600)."""
+    folder = Path(run_path) / PRIVATE_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / name
+    write_json_atomic(path, obj)
+    os.chmod(path, 0o600)
+    return path
+
+
 def partial_path(out: Path) -> Path:
     return out.parent / f"{out.name}.partial"
+
+
+def check_resumable(partial: Path) -> None:
+    """Refuse to resume a staging folder whose run had finished its D steps (its checkpoint superseded)."""
+    marker = Path(partial) / FINISHED_MARKER
+    if marker.is_file():
+        try:
+            step = json.loads(marker.read_text()).get("finished_at_step", "?")
+        except ValueError:
+            step = "?"
+        raise ConfigError(f"{partial} cannot be resumed: its run finished its D steps (step {step}) and failed while "
+                          "writing its final files, so its checkpoint is superseded (resuming would train a second "
+                          f"generator on the same data); nothing in it is releasable: delete it, or train afresh with "
+                          "--overwrite (a new run, with its own epsilon)")
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
@@ -73,6 +101,9 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
                               "refusing to overwrite it")
     partial = partial_path(out)
     if partial.exists() and not overwrite:
+        if (partial / FINISHED_MARKER).is_file():
+            raise ConfigError(f"a run of {out} that failed while writing its final files is in {partial} (it cannot "
+                              "be resumed and nothing in it is releasable): pass --overwrite to start afresh")
         raise ConfigError(f"an interrupted run of {out} is in {partial}: continue it with "
                           f"`dpcgan train --resume {out}`, or pass --overwrite to start afresh")
     parent = out.parent if str(out.parent) else Path(".")
@@ -93,6 +124,7 @@ class StagedRunDir:
         if resume:
             if not (self.path / RUN_MARKER).is_file():
                 raise ConfigError(f"nothing to resume: {self.path} holds no interrupted run of {self.out}")
+            check_resumable(self.path)
             for stale in self.path.glob(".*.tmp"):  # a write cut short by the interruption
                 stale.unlink()
             return
