@@ -99,7 +99,7 @@ def test_agrees_with_google_dp_accounting(q, sigma, steps, delta):
 
 
 def test_max_steps_is_the_last_step_within_budget():
-    for conv in accountant.CONVERSIONS:
+    for conv in accountant.RDP_CONVERSIONS:
         t = accountant.max_steps(0.01, 1.12, 1e-5, 9.6, conv)
         assert accountant.epsilon(0.01, 1.12, t, 1e-5, conv) <= 9.6 < accountant.epsilon(0.01, 1.12, t + 1, 1e-5, conv)
     assert accountant.max_steps(0.01, 1.12, 1e-5, 9.6, "classic") == 22977  # 22,978 costs 9.6002 > 9.6

@@ -81,7 +81,12 @@ def test_dp_histogram_run_reports_the_composed_epsilon(mnist_small, tmp_path):
     result = train(cfg, mnist_small, tmp_path / "run", progress=False)
     report = json.loads((tmp_path / "run" / "privacy.json").read_text())
     hist = [e for e in report["events"] if e["sample_rate"] == 1.0]
-    assert hist == [{"sample_rate": 1.0, "noise_multiplier": 50.0, "count": 1}]
+    assert hist == [{"sample_rate": 1.0, "noise_multiplier": 50.0, "count": 1, "release": "label-histogram",
+                     "coordinates": 1}]
+    # the PLD cross-check sees the histogram as the discrete Gaussian it is (privacy/pld.py)
+    from dpcgan.privacy.accountant import PrivacyLedger
+    from dpcgan.privacy.pld import ledger_epsilon
+    assert report["epsilon_pld"] == pytest.approx(ledger_epsilon(PrivacyLedger.from_events(report["events"]), 1e-5))
     assert report["d_steps"] == 6 == result.ledger.d_steps
     # the headline composes D steps and histogram: recomputed here from the events by dp-accounting
     assert report["epsilon_by_conversion"]["classic"] >= independent_epsilon(report["events"], 1e-5) - 1e-6

@@ -160,7 +160,8 @@ def test_a_run_with_a_dp_schema_composes_its_release_once(dp_run):
     assert release.epsilon == 1.0 and release.delta == 1e-5 and 0 < release.delta_threshold <= 1e-6 * (1 + 1e-9)
     report = json.loads((tmp / "ref" / "privacy.json").read_text())
     full = [e for e in report["events"] if e["sample_rate"] == 1.0]
-    assert full == [{"sample_rate": 1.0, "noise_multiplier": release.noise_multiplier, "count": 1}]
+    assert full == [{"sample_rate": 1.0, "noise_multiplier": release.noise_multiplier, "count": 1,
+                     "release": "schema-draft", "coordinates": release.coordinates}] and release.coordinates >= 2
     assert report["schema_draft"]["noise_multiplier"] == release.noise_multiplier
     # delta: the run's plus the threshold's
     assert report["delta_rdp"] == 1e-5

@@ -13,6 +13,7 @@ from dpcgan.config import preset, resolve_plan
 from dpcgan.errors import ConfigError
 from dpcgan.models import FCDiscriminator, FCGenerator, ModelSpec, build_models, check_private_discriminator
 from dpcgan.privacy import accountant
+from dpcgan.privacy import pld as dpcgan_pld
 from dpcgan.privacy.accountant import PrivacyLedger
 from dpcgan.train import DStepSettings, d_gradient_sum, discriminator_step, train
 from dpcgan.train import loop as loop_module
@@ -144,6 +145,10 @@ def test_privacy_report_epsilon_recomputes_from_its_events(mnist_small, tmp_path
     assert report["sample_rate"] == pytest.approx(100 / len(mnist_small))
     for conv, eps in report["epsilon_by_conversion"].items():
         assert ledger.epsilon(report["delta"], conv) == pytest.approx(eps, rel=1e-12)
+        if conv == "pld":
+            assert dpcgan_pld.plan_epsilon(report["sample_rate"], report["noise_multiplier"], 30, report["delta"]) == \
+                pytest.approx(eps, rel=1e-9) and eps == pytest.approx(report["epsilon_pld"], rel=1e-12)
+            continue
         assert accountant.epsilon(report["sample_rate"], report["noise_multiplier"], 30, report["delta"], conv) == pytest.approx(eps, rel=1e-9)
     assert report["epsilon"] == report["epsilon_by_conversion"][report["headline_conversion"]]
     assert report["release"] == "not for release"  # seeded

@@ -125,7 +125,8 @@ def test_a_warm_started_run_records_the_release_once_and_its_epsilon_is_exact(mn
     train(cfg, mnist_small, tmp_path / "ref", progress=False)
     report = json.loads((tmp_path / "ref" / "privacy.json").read_text())
     full_data = [e for e in report["events"] if e["sample_rate"] == 1.0]
-    assert full_data == [{"sample_rate": 1.0, "noise_multiplier": 25.0, "count": 1}]
+    assert full_data == [{"sample_rate": 1.0, "noise_multiplier": 25.0, "count": 1, "release": "warm-start",
+                          "coordinates": 1}]
     assert report["d_steps"] == 8 and report["warm_start"]["noise_multiplier"] == 25.0
     assert report["epsilon_by_conversion"]["opacus"] == pytest.approx(independent_epsilon(report["events"], 1e-5),
                                                                       rel=0.02)

@@ -16,7 +16,8 @@ import numpy as np
 
 from .data.sampler import poisson_sample_rate
 from .errors import ConfigError, PrivacyBudgetError
-from .privacy import accountant
+from .privacy import accountant, pld
+from .privacy.events import SampledGaussianEvent
 from .privacy.label_histogram import DP_HISTOGRAM
 from .privacy.schema_release import SchemaRelease
 
@@ -51,7 +52,7 @@ class TrainConfig:
     sigma_calibration_steps: int | None = None  # with sigma None: calibrate sigma to spend target_epsilon in this
                                         # many D steps (None: in `steps`); `dpcgan train --steps T` on a preset
                                         # keeps the preset's sigma this way and only changes the run's length
-    conversion: str = "classic"         # RDP -> (eps, delta) conversion that enforces the budget (headline)
+    conversion: str = "classic"         # accounting that enforces the budget (headline): RDP "classic" or "opacus", or "pld"
     label_prior: str = "uniform"        # fake-label distribution: 'uniform', a file of K public weights, or
                                         # 'dp-histogram': the label counts + N(0, s^2) each, its cost in the budget
     label_histogram_noise: float = 100.0    # s, the noise std per count of the DP label histogram (sensitivity 1)
@@ -350,6 +351,11 @@ class FullDataRelease:
     name: str              # what it releases, for people
     noise_multiplier: float
     turned_off_by: str     # the setting that removes it from the run
+    release: str | None = None   # the ledger's name of its mechanism (privacy/events.py RELEASES)
+    coordinates: int = 1
+
+    def event(self) -> SampledGaussianEvent:
+        return SampledGaussianEvent(1.0, self.noise_multiplier, 1, self.release, self.coordinates)
 
 
 def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = None) -> list[FullDataRelease]:
@@ -358,13 +364,14 @@ def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = 
     releases = []
     if schema_release is not None:
         releases.append(FullDataRelease("the DP schema draft (counts per column)", schema_release.noise_multiplier,
-                                        "a schema written from public knowledge"))
+                                        "a schema written from public knowledge",
+                                        **schema_release.ledger_release()))
     if cfg.label_prior == DP_HISTOGRAM and cfg.mode != "off":
         releases.append(FullDataRelease("the DP label histogram (class counts)", cfg.label_histogram_noise,
-                                        "--label-prior uniform"))
+                                        "--label-prior uniform", "label-histogram"))
     if cfg.warm_start_noise and cfg.mode != "off":
         releases.append(FullDataRelease("the DP warm start (per-class means and counts)", cfg.warm_start_noise,
-                                        "--set warm_start_noise=0"))
+                                        "--set warm_start_noise=0", "warm-start"))
     return releases
 
 
@@ -373,15 +380,28 @@ def releases_rdp(releases: list[FullDataRelease]):
     return sum(accountant.gaussian_rdp(r.noise_multiplier) for r in releases) if releases else None
 
 
+def plan_epsilon(sample_rate: float, sigma: float, steps: int, delta: float, conversion: str,
+                 releases: list[FullDataRelease]) -> float:
+    """Epsilon of `steps` D steps composed with the releases, under the run's conversion (RDP or PLD)."""
+    if conversion == "pld":
+        return pld.plan_epsilon(sample_rate, sigma, steps, delta, [r.event() for r in releases])
+    return accountant.epsilon(sample_rate, sigma, steps, delta, conversion, base_rdp=releases_rdp(releases))
+
+
+def releases_epsilon(releases: list[FullDataRelease], delta: float, conversion: str) -> float:
+    if conversion == "pld":
+        return pld.events_epsilon([r.event() for r in releases], delta)
+    return accountant.epsilon_from_rdp(releases_rdp(releases), delta, conversion)[0]
+
+
 def release_costs(cfg: TrainConfig, plan: "PrivacyPlan") -> list[tuple[FullDataRelease, float]]:
     """Each release with its share of the planned epsilon: how much lower epsilon would be without it (same D
     steps, sigma and q; RDP composition is not additive in epsilon, so the shares need not sum to its total)."""
     releases = full_data_releases(cfg, plan.schema_release)
     out = []
     for r in releases:
-        others = releases_rdp([o for o in releases if o is not r])
-        without = accountant.epsilon(plan.sample_rate, plan.noise_multiplier, plan.steps, cfg.delta, cfg.conversion,
-                                     base_rdp=others)
+        without = plan_epsilon(plan.sample_rate, plan.noise_multiplier, plan.steps, cfg.delta, cfg.conversion,
+                               [o for o in releases if o is not r])
         out.append((r, plan.planned_epsilon - without))
     return out
 
@@ -412,7 +432,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
     releases = full_data_releases(cfg, schema_release)
     base = releases_rdp(releases)
     if base is not None and cfg.mode != "off" and cfg.target_epsilon is not None:
-        alone = accountant.epsilon_from_rdp(base, cfg.delta, cfg.conversion)[0]
+        alone = releases_epsilon(releases, cfg.delta, cfg.conversion)
         if alone >= cfg.target_epsilon:
             named = "; ".join(f"{r.name}, noise multiplier {r.noise_multiplier:g} (off: {r.turned_off_by})"
                               for r in releases)
@@ -426,7 +446,8 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
         if steps is None:
             if sigma is None or eps_target is None:
                 raise ConfigError("--mode off needs --steps (or a preset with sigma and epsilon to copy the length)")
-            steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv)
+            steps = (pld.max_steps(q, sigma, cfg.delta, eps_target) if conv == "pld" else
+                     accountant.max_steps(q, sigma, cfg.delta, eps_target, conv))
         return PrivacyPlan(n, q, None, steps, math.inf, prior)  # non-private: no release is composed
 
     calibrated_for = None
@@ -434,16 +455,19 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
         calibrated_for = cfg.sigma_calibration_steps or steps
         if eps_target is None or calibrated_for is None:
             raise ConfigError("give --sigma, or --epsilon together with --steps to calibrate sigma")
-        sigma = accountant.calibrate_noise_multiplier(q, calibrated_for, cfg.delta, eps_target, conv, base_rdp=base)
+        sigma = (pld.calibrate_noise_multiplier(q, calibrated_for, cfg.delta, eps_target,
+                                                [r.event() for r in releases]) if conv == "pld" else
+                 accountant.calibrate_noise_multiplier(q, calibrated_for, cfg.delta, eps_target, conv, base_rdp=base))
         steps = steps if steps is not None else calibrated_for
     elif steps is None:
         if eps_target is None:
             raise ConfigError("give --steps or --epsilon: with neither, the run has no length")
-        steps = accountant.max_steps(q, sigma, cfg.delta, eps_target, conv, base_rdp=base)
+        steps = (pld.max_steps(q, sigma, cfg.delta, eps_target, [r.event() for r in releases]) if conv == "pld" else
+                 accountant.max_steps(q, sigma, cfg.delta, eps_target, conv, base_rdp=base))
         if steps == 0:
             raise PrivacyBudgetError(f"a single step with sigma={sigma} and q={q:.4g} already exceeds "
                                      f"epsilon={eps_target}: raise --sigma or --epsilon")
-    eps = accountant.epsilon(q, sigma, steps, cfg.delta, conv, base_rdp=base)
+    eps = plan_epsilon(q, sigma, steps, cfg.delta, conv, releases)
     if eps_target is not None and eps > eps_target:
         raise PrivacyBudgetError(f"{steps} steps with sigma={sigma:g}, q={q:.4g} cost epsilon={eps:.4f} > "
                                  f"--epsilon {eps_target}: lower --steps or raise --sigma")

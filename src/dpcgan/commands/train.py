@@ -73,7 +73,9 @@ def add_parser(sub) -> None:
                    "a public input, recorded in privacy.json")
     p.add_argument("--channels", type=int, choices=(1, 3), help="image folders (required): every image converted to "
                    "grey (1) or RGB (3) on its own; a public input, recorded in privacy.json")
-    p.add_argument("--conversion", choices=("opacus", "classic"), help="RDP conversion enforcing the cap")
+    p.add_argument("--conversion", choices=("opacus", "classic", "pld"),
+                   help="accounting enforcing the cap (the headline): RDP with the opacus or classic conversion, or pld "
+                        "(privacy loss distributions, dp-accounting: tighter, the same promise with less noise)")
     p.add_argument("--seed", type=int, help="reproducible run (marked not for release); default: OS entropy")
     p.add_argument("--data-dir", help="where the dataset files are (else $DPCGAN_DATA, else the user cache)")
     p.add_argument("--out", help="run directory (default runs/<preset>-<dataset>-<mode>)")

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from opacus.accountants import RDPAccountant
 from opacus.accountants.analysis import rdp as opacus_rdp
 
 from ..errors import PrivacyBudgetError
+from . import pld
+from .events import RELEASES, SampledGaussianEvent
 
 # The paper's orders: {1.1, 1.2, ..., 10.9} and {12, ..., 63} (also Opacus' defaults).
 ORDERS: tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))
-CONVERSIONS = ("opacus", "classic")
+RDP_CONVERSIONS = ("opacus", "classic")
+CONVERSIONS = RDP_CONVERSIONS + ("pld",)   # "pld": privacy loss distributions (pld.py), no RDP at all
 
 
 def rdp_curve(sample_rate: float, noise_multiplier: float, steps: int) -> np.ndarray:
@@ -43,6 +45,8 @@ def epsilon_from_rdp(rdp: np.ndarray, delta: float, conversion: str) -> tuple[fl
         eps = rdp + math.log(1.0 / delta) / (orders - 1.0)
         i = int(np.nanargmin(eps))
         return float(eps[i]), float(orders[i])
+    if conversion == "pld":
+        raise ValueError("the pld conversion does not go through RDP: use the pld module (or PrivacyLedger.epsilon)")
     raise ValueError(f"unknown conversion {conversion!r}; choose one of {CONVERSIONS}")
 
 
@@ -110,23 +114,16 @@ def calibrate_noise_multiplier(sample_rate: float, steps: int, delta: float, tar
     return hi
 
 
-@dataclass(frozen=True)
-class SampledGaussianEvent:
-    """`count` compositions of the Poisson-subsampled Gaussian mechanism (dp_accounting:
-    SelfComposedDpEvent(PoissonSampledDpEvent(q, GaussianDpEvent(sigma)), count))."""
-
-    sample_rate: float
-    noise_multiplier: float
-    count: int
-
-
 class PrivacyLedger:
-    """The D steps that ran, composed by Opacus' RDPAccountant. One `record_step` per noisy D step."""
+    """The D steps (and full-data releases) that ran, composed by Opacus' RDPAccountant. One `record_step` per noisy
+    D step or release; the ledger also keeps which release each sample-rate-1 event was (for PLD accounting)."""
 
     def __init__(self) -> None:
         self.accountant = RDPAccountant()
+        self._events: list[SampledGaussianEvent] = []
         self._running_rdp = np.zeros(len(ORDERS))  # kept in step with the accountant: cheap per-step checks
         self._step_rdp: dict[tuple[float, float], np.ndarray] = {}
+        self._pld_caps: dict[tuple, int] = {}
 
     def _one_step_rdp(self, sample_rate: float, noise_multiplier: float) -> np.ndarray:
         key = (sample_rate, noise_multiplier)
@@ -134,23 +131,53 @@ class PrivacyLedger:
             self._step_rdp[key] = rdp_curve(sample_rate, noise_multiplier, 1)
         return self._step_rdp[key]
 
-    def record_step(self, *, sample_rate: float, noise_multiplier: float) -> None:
+    def record_step(self, *, sample_rate: float, noise_multiplier: float, release: str | None = None,
+                    coordinates: int = 1) -> None:
+        if release not in RELEASES or (release is not None and sample_rate != 1.0):
+            raise ValueError(f"unknown release {release!r} (or not at sample rate 1)")
         self.accountant.step(noise_multiplier=noise_multiplier, sample_rate=sample_rate)
         self._running_rdp = self._running_rdp + self._one_step_rdp(sample_rate, noise_multiplier)
+        last = self._events[-1] if self._events else None
+        if last is not None and (last.sample_rate, last.noise_multiplier, last.release, last.coordinates) == \
+                (sample_rate, noise_multiplier, release, coordinates):
+            self._events[-1] = SampledGaussianEvent(sample_rate, noise_multiplier, last.count + 1, release, coordinates)
+        else:
+            self._events.append(SampledGaussianEvent(sample_rate, noise_multiplier, 1, release, coordinates))
 
     def epsilon_after_next_step(self, *, sample_rate: float, noise_multiplier: float, delta: float,
                                 conversion: str) -> float:
         """What epsilon would be if one more step ran: the loop refuses a step that would cross the budget."""
+        if conversion == "pld":
+            return pld.events_epsilon(self.events + [SampledGaussianEvent(sample_rate, noise_multiplier, 1)], delta)
         rdp = self._running_rdp + self._one_step_rdp(sample_rate, noise_multiplier)
         return epsilon_from_rdp(rdp, delta, conversion)[0]
 
+    def next_step_within(self, cap: float, *, sample_rate: float, noise_multiplier: float, delta: float,
+                         conversion: str) -> bool:
+        """Would one more D step (q, sigma) keep epsilon <= cap? Under pld the largest number of such steps is found
+        once (for the ledger's other events) and the count compared with it: a PLD per step would cost ~0.1 s."""
+        if conversion != "pld":
+            return self.epsilon_after_next_step(sample_rate=sample_rate, noise_multiplier=noise_multiplier,
+                                                delta=delta, conversion=conversion) <= cap
+        d_events = [e for e in self.events if e.sample_rate < 1.0]
+        if any((e.sample_rate, e.noise_multiplier) != (sample_rate, noise_multiplier) for e in d_events):
+            return self.epsilon_after_next_step(sample_rate=sample_rate, noise_multiplier=noise_multiplier,
+                                                delta=delta, conversion=conversion) <= cap
+        others = tuple(e for e in self.events if e.sample_rate >= 1.0)
+        key = (sample_rate, noise_multiplier, delta, cap, others)
+        if key not in self._pld_caps:
+            self._pld_caps[key] = pld.max_steps(sample_rate, noise_multiplier, delta, cap, others)
+        return self.d_steps + 1 <= self._pld_caps[key]
+
     def running_epsilon(self, delta: float, conversion: str) -> float:
         """Epsilon from the running RDP sum (fast; `epsilon` recomputes it from the accountant's history)."""
+        if conversion == "pld":
+            return pld.events_epsilon(self.events, delta)
         return epsilon_from_rdp(self._running_rdp, delta, conversion)[0] if self.steps else 0.0
 
     @property
     def events(self) -> list[SampledGaussianEvent]:
-        return [SampledGaussianEvent(q, s, n) for (s, q, n) in self.accountant.history]
+        return list(self._events)
 
     @property
     def steps(self) -> int:
@@ -172,6 +199,8 @@ class PrivacyLedger:
     def epsilon(self, delta: float, conversion: str = "opacus") -> float:
         if not self.events:
             return 0.0
+        if conversion == "pld":   # each event with the mechanism that ran (pld.py)
+            return pld.events_epsilon(self.events, delta)
         if conversion == "opacus":  # straight from Opacus' accountant object, as users of Opacus would get it
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -179,11 +208,15 @@ class PrivacyLedger:
         return epsilon_from_rdp(self.rdp(), delta, conversion)[0]
 
     def to_dict(self) -> list[dict]:
-        return [asdict(e) for e in self.events]
+        return [e.to_dict() for e in self.events]
 
     @classmethod
     def from_events(cls, events: list[dict]) -> "PrivacyLedger":
+        """From to_dict()'s list (a checkpoint's or privacy.json's). Events written before releases were named have
+        no `release`: they were continuous Gaussian releases, which is what None means."""
         ledger = cls()
-        ledger.accountant.history = [(e["noise_multiplier"], e["sample_rate"], int(e["count"])) for e in events]
+        ledger._events = [SampledGaussianEvent(float(e["sample_rate"]), float(e["noise_multiplier"]), int(e["count"]),
+                                               e.get("release"), int(e.get("coordinates", 1))) for e in events]
+        ledger.accountant.history = [(e.noise_multiplier, e.sample_rate, e.count) for e in ledger._events]
         ledger._running_rdp = ledger.rdp()
         return ledger

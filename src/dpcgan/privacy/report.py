@@ -21,19 +21,13 @@ MECHANISMS = {
 
 
 def pld_epsilon(ledger: PrivacyLedger, delta: float) -> float | None:
-    """Epsilon of the ledger's events under PLD accounting (dp-accounting), or None if it is not installed."""
+    """Epsilon of the ledger's events under PLD accounting, each with its exact mechanism (privacy/pld.py), or None
+    if dp-accounting is not installed."""
     try:
-        from dp_accounting import dp_event
-        from dp_accounting.pld import pld_privacy_accountant
+        from .pld import ledger_epsilon
+        return ledger_epsilon(ledger, delta)
     except ImportError:
         return None
-    acc = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-3)
-    for e in ledger.events:
-        gaussian = dp_event.GaussianDpEvent(e.noise_multiplier)
-        # sample rate 1: a full-data release (the DP label histogram), the plain Gaussian mechanism
-        event = gaussian if e.sample_rate == 1.0 else dp_event.PoissonSampledDpEvent(e.sample_rate, gaussian)
-        acc.compose(dp_event.SelfComposedDpEvent(event, e.count))
-    return float(acc.get_epsilon(delta))
 
 
 PARTIAL_NOT_RELEASABLE = ("nothing in OUT.partial/ (the staging folder of a run that is training, was interrupted or "
@@ -74,8 +68,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "NONE: --mode off trains a non-private CGAN. Do not release anything from this run."),
         "report_this": None if not private else {
             "epsilon": eps[cfg.conversion], "delta": delta, "conversion": cfg.conversion,
-            "how_to_quote": f"(epsilon = {eps[cfg.conversion]:.2f}, delta = {delta:g})-DP, RDP accounting with the "
-                            f"{cfg.conversion} conversion, {ADJACENCY}"
+            "how_to_quote": f"(epsilon = {eps[cfg.conversion]:.2f}, delta = {delta:g})-DP, "
+                            + ("PLD accounting (privacy loss distributions, Google dp-accounting)" if cfg.conversion
+                               == "pld" else f"RDP accounting with the {cfg.conversion} conversion")
+                            + f", {ADJACENCY}"
                             + ("; NOT FOR RELEASE: seeded run" if seeded else "")
                             + (f"; NOT FOR RELEASE: {SCHEMA_FROM_ROWS}" if schema_from_rows else ""),
         },
@@ -89,11 +85,16 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "conversions": {
             "opacus": "Balle et al. 2020 (Opacus RDPAccountant.get_epsilon); tighter",
             "classic": "eps = min_a RDP(a) + log(1/delta)/(a-1) (Mironov 2017), as in the DP-CGAN paper",
+            "pld": "privacy loss distributions of the same events, each with the mechanism that ran (Google "
+                   "dp-accounting; privacy/pld.py): no RDP, tighter",
         },
         "mode": cfg.mode,
         "mechanism": MECHANISMS.get(cfg.mode, "none (non-private)"),
         "adjacency": ADJACENCY,
-        "accountant": f"Renyi DP of the Poisson-subsampled Gaussian mechanism (Opacus {opacus.__version__} RDPAccountant)",
+        "accountant": ("privacy loss distributions of the Poisson-subsampled Gaussian and of each release (Google "
+                       "dp-accounting), with Renyi DP (Opacus RDPAccountant) as a cross-check" if cfg.conversion == "pld"
+                       else f"Renyi DP of the Poisson-subsampled Gaussian mechanism (Opacus {opacus.__version__} "
+                            "RDPAccountant)"),
         "rdp_orders": list(ORDERS),
         "sampling": "Poisson (each record included independently with probability q at each D step)",
         "sample_rate": plan.sample_rate,
@@ -195,9 +196,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
               "records. Draft it with --epsilon or write it from public knowledge; --schema-is-public declares "
               "it public"] if schema_from_rows else []),
         "epsilon_pld": pld_epsilon(ledger, cfg.delta) if private else None,
-        "epsilon_pld_note": "privacy loss distribution accounting (Google dp-accounting PLDAccountant, add/remove "
-                            "adjacency) of the same events at delta_rdp: a tighter valid bound (with delta as above); "
-                            "the headline stays the RDP epsilon",
+        "epsilon_pld_note": "privacy loss distribution accounting (Google dp-accounting, add/remove adjacency) of the "
+                            "same events, each with the mechanism that ran, at delta_rdp: a valid bound (with delta as "
+                            "above); the headline is the one of headline_conversion (pld when the run was "
+                            "calibrated with it, the RDP conversions then a cross-check)",
         "randomness": ("seeded (--seed): reproducible experiment, NOT FOR RELEASE: noise and sampling can be replayed"
                        if seeded else "release mode: Poisson sampling and Gaussian noise keyed with 128 fresh bits of OS "
                        "entropy at every step; each noise coordinate the sum of 4 draws halved (Holohan & Braghin "

@@ -35,9 +35,14 @@ class SchemaRelease:
     delta_threshold: float     # added to the delta of the run
     epsilon: float
     delta: float
+    coordinates: int = 0       # J counts move by 1 each (discrete Gaussian draft); 0: an older draft, continuous noise
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def ledger_release(self) -> dict:
+        """The ledger's description of this release (which mechanism its event stands for)."""
+        return {"release": "schema-draft", "coordinates": self.coordinates} if self.coordinates else {}
 
 
 def schema_release(schema) -> SchemaRelease | None:
@@ -57,6 +62,12 @@ def schema_release(schema) -> SchemaRelease | None:
         raise ConfigError(f"the schema's provenance has noise_multiplier = {values['noise_multiplier']} and "
                           f"delta_threshold = {values['delta_threshold']}: expected > 0 and in [0, 1); restore the "
                           "block that `dpcgan schema draft --epsilon` wrote")
+    if str(provenance.get("mechanism", "")).startswith("discrete Gaussian"):
+        sensitivity = provenance.get("sensitivity")
+        if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not sensitivity >= 1:
+            raise ConfigError(f"the schema's provenance has sensitivity = {sensitivity!r}: expected sqrt(J) >= 1; "
+                              "restore the block that `dpcgan schema draft --epsilon` wrote")
+        values["coordinates"] = round(sensitivity ** 2)
     return SchemaRelease(**values)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..privacy import accountant
+from ..privacy import accountant, pld
+from ..privacy.accountant import PrivacyLedger
+from ..privacy.events import SampledGaussianEvent
 
 
 def d_steps(events: list[dict]) -> int:
@@ -14,6 +16,16 @@ def d_steps(events: list[dict]) -> int:
 def epsilon_after(events: list[dict], t: int, delta: float, conversion: str) -> float:
     """Epsilon of the events up to and including the t-th D step (a full-data release such as the DP label
     histogram, sample rate 1, counts from where it stands in the ledger)."""
+    if conversion == "pld":
+        ledger = PrivacyLedger.from_events(events)
+        kept, remaining = [], t
+        for e in ledger.events:
+            if e.sample_rate < 1.0:
+                take = min(e.count, remaining)
+                remaining -= take
+                e = SampledGaussianEvent(e.sample_rate, e.noise_multiplier, take)
+            kept.append(e)
+        return pld.events_epsilon(kept, delta)
     rdp = np.zeros(len(accountant.ORDERS))
     remaining = t
     for e in events:

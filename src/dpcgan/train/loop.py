@@ -230,7 +230,8 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     if private and plan.schema_release is not None and ckpt is None:
         # the schema's DP draft happened before training; recorded once, in a fresh run (a resumed run has it in the
         # checkpoint's ledger)
-        ledger.record_step(sample_rate=1.0, noise_multiplier=plan.schema_release.noise_multiplier)
+        ledger.record_step(sample_rate=1.0, noise_multiplier=plan.schema_release.noise_multiplier,
+                           **plan.schema_release.ledger_release())
     if cfg.label_prior == DP_HISTOGRAM:
         if ckpt is not None:  # drawn (and recorded in the ledger) before the checkpoint: never draw it twice
             label_prior = ckpt["label_prior"]
@@ -238,7 +239,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             label_prior = world.from_main(lambda: noisy_label_prior(data.y, data.num_classes,
                                                                     cfg.label_histogram_noise, gens.noise),
                                           share=world.size > 1)
-            ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise)
+            ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise, release="label-histogram")
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
     if cfg.warm_start_noise and ckpt is None:  # a resumed run has its warmed G (and the event) in the checkpoint
         _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
@@ -267,9 +268,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         while step < plan.steps:
             if private:
                 # Structural budget check, independent of the plan: never take a step that would cross it.
-                eps_next = ledger.epsilon_after_next_step(sample_rate=plan.sample_rate, noise_multiplier=sigma,
-                                                          delta=cfg.delta, conversion=cfg.conversion)
-                if cfg.target_epsilon is not None and eps_next > cfg.target_epsilon:
+                if cfg.target_epsilon is not None and not ledger.next_step_within(
+                        cfg.target_epsilon, sample_rate=plan.sample_rate, noise_multiplier=sigma, delta=cfg.delta,
+                        conversion=cfg.conversion):
                     break
             for group in d_opt.param_groups:
                 group["lr"] = d_learning_rate(cfg, step)
@@ -374,7 +375,7 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, 
     means = noisy_class_means(data, data.num_classes, cfg.warm_start_clip, cfg.warm_start_noise, gens.noise,
                               value_range=(0.0, 1.0) if spec.schema is None else None)
     if private:
-        ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise)
+        ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise, release="warm-start")
     pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_fakes_per_step,
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
