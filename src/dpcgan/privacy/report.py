@@ -202,8 +202,10 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
                             "calibrated with it, the RDP conversions then a cross-check)",
         "randomness": ("seeded (--seed): reproducible experiment, NOT FOR RELEASE: noise and sampling can be replayed"
                        if seeded else "release mode: Poisson sampling and Gaussian noise keyed with 128 fresh bits of OS "
-                       "entropy at every step; each noise coordinate the sum of 4 draws halved (Holohan & Braghin "
-                       "2021) against floating-point attacks"),
+                       "entropy at every step; each gradient-noise coordinate the sum of 4 draws, each scaled to the "
+                       "noise std before the sum, halved (Holohan & Braghin 2021) against floating-point attacks; "
+                       "released counts (label histogram, warm-start counts, schema draft) with integer discrete "
+                       "Gaussian noise from OpenDP's exact sampler"),
         "release": "not for release" if (seeded or not private or schema_from_rows) else "release",
         "not_for_release_reasons": (["not private (--mode off)"] if not private else []) + reasons,
         "schema_is_public": None if table_schema is None else schema_declared_public(table_schema),

@@ -1,0 +1,110 @@
+"""Utility on data the size users have: one cell of the own-data grid (issue: utility on data nobody tuned for).
+
+    python benchmarks/owndata.py --dataset mnist --n 5000 --epsilon 10 [--preset mnist-eps10] [--seed 0]
+                                 [--set FIELD=JSON ...] [--threads 2]
+
+A class-balanced subset of n training records (fixed subset seed 0, the same for every row, so rows compare) is
+the "private" data; the preset is trained on it at the given epsilon (sigma re-calibrated for this n, as
+`dpcgan train --dataset SUBSET --preset P --epsilon E` would), 10 n synthetic images (at most 60,000) are sampled
+with the run's label prior, and a CNN trained on them is tested on the real test set (`dpcgan evaluate`'s CNN).
+The reference row: the same CNN trained on the real subset. Appends both to results/owndata.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from _common import (DEFAULT_DATA, REPO, RESULTS, command, machine, parse_sets, start_training_benchmark,
+                     train_or_reuse, write_result)
+from dpcgan.config import PRESETS, preset
+from dpcgan.data import load_dataset
+from dpcgan.evaluate import evaluate_synthetic
+from dpcgan.io import write_json_atomic
+from dpcgan.sample import load_generator, sample_synthetic
+
+SUBSET_SEED = 0
+ROWS_END = "<!-- owndata.py inserts rows above this line -->"
+HEADER = ("# Own-data grid: DP-CGAN on class-balanced subsets of the public benchmarks\n\n"
+          "Each row: `benchmarks/owndata.py` trained on a balanced subset of n training records (subset seed 0), "
+          "sampled 10 n labeled images (at most 60,000) with the run's label prior, trained `dpcgan evaluate`'s "
+          "CNN on them and tested it on the real test set (10,000). The `real subset` rows train the same CNN on "
+          "the real subset itself (the reference a DP method is compared with). delta = 1e-5. The evaluation is "
+          "outside the privacy guarantee; the subsets are public benchmarks.\n\n"
+          "| data | n | epsilon (conversion) | recipe | seed | sigma | B | D steps | CNN acc % | train wall | machine "
+          "| commit | date | command |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + ROWS_END + "\n")
+
+
+def balanced_subset(data, n: int):
+    """n // K records of each class, drawn with a fixed public seed."""
+    g = torch.Generator().manual_seed(SUBSET_SEED)
+    per_class = n // data.num_classes
+    picks = []
+    for k in range(data.num_classes):
+        idx = torch.nonzero(data.y == k).flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    return data.subset(torch.cat(picks).sort().values)
+
+
+def append_rows(rows: list[str]) -> None:
+    path = RESULTS / "owndata.md"
+    existing = path.read_text() if path.is_file() else HEADER
+    existing = existing.replace(ROWS_END, "".join(rows) + ROWS_END, 1)
+    write_result("owndata.md", existing)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
+    ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--epsilon", type=float, required=True)
+    ap.add_argument("--preset", default="mnist-eps10", choices=sorted(PRESETS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], help="key=JSON change to the recipe")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, help="shorter run (smoke test; the row says so)")
+    ap.add_argument("--no-reference", action="store_true", help="skip the real-subset reference row")
+    ap.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    ap.add_argument("--runs", default=str(REPO / "runs" / "owndata"))
+    args = ap.parse_args()
+    code_commit = start_training_benchmark(args.threads)
+    changes = parse_sets(args.set)
+    cfg = preset(args.preset).replace(dataset=args.dataset, target_epsilon=args.epsilon, noise_multiplier=None,
+                                      seed=args.seed, **changes)
+    if args.steps is not None:
+        cfg = cfg.replace(steps=args.steps)
+    train_all = load_dataset(args.dataset, "train", args.data_dir)
+    test = load_dataset(args.dataset, "test", args.data_dir)
+    train = balanced_subset(train_all, args.n)
+    recipe = args.preset + (f" + `{json.dumps(changes)}`" if changes else "") + \
+        (f" (--steps {args.steps}: smoke test)" if args.steps else "")
+    out = Path(args.runs) / f"{args.dataset}-n{args.n}-eps{args.epsilon:g}-{args.preset}-s{args.seed}" \
+        f"{'-' + str(abs(hash(json.dumps(changes, sort_keys=True))) % 10**6) if changes else ''}"
+    wall = train_or_reuse(cfg, train, out, reuse=False)
+    report = json.loads((out / "privacy.json").read_text())
+    G, ckpt = load_generator(out)
+    n_syn = min(60000, 10 * args.n)
+    x, y = sample_synthetic(G, n_syn, list(ckpt["label_prior"]), torch.Generator().manual_seed(args.seed))
+    result = evaluate_synthetic(x, y, train, test, num_classes=train.num_classes, seed=args.seed, metrics=("cnn",),
+                                progress=True)
+    write_json_atomic(out / "private" / "evaluation.json", result)
+    stamp = f"| {machine()} | {code_commit} | {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | `{command()}` |\n"
+    rows = [f"| {args.dataset} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe} "
+            f"| {args.seed} | {report['noise_multiplier']:.4g} | {cfg.batch_size} | {report['d_steps']} "
+            f"| **{100 * result['cnn']['accuracy']:.2f}** | {wall / 60:.1f} min " + stamp]
+    if not args.no_reference:
+        real = evaluate_synthetic(train.x, train.y, train, test, num_classes=train.num_classes, seed=args.seed,
+                                  metrics=("cnn",), progress=True)
+        rows.append(f"| {args.dataset} | {args.n} | - (real subset) | - | {args.seed} | - | - | - "
+                    f"| {100 * real['cnn']['accuracy']:.2f} | - " + stamp)
+    append_rows(rows)
+    print("".join(rows))
+
+
+if __name__ == "__main__":
+    main()
