@@ -17,6 +17,7 @@ import dataclasses
 import json
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,7 @@ class DPCGAN:
         validate(self.config)
         self.run_dir: Path | None = None
         self._temporary: Path | None = None
+        self._cleanup: weakref.finalize | None = None   # removes _temporary (see _new_temporary)
         self._names_in: bool = False   # were the training labels given as names (then samples get names too)
 
     # --- training ------------------------------------------------------------------------------------------------
@@ -57,8 +59,9 @@ class DPCGAN:
             schema_is_public: bool = False) -> "DPCGAN":
         """Train on images x (numpy or torch; N×H×W, N×C×H×W or N×H×W×C; uint8 0-255 or float 0-1) and labels y
         (integers in [0, K) or names among `labels`). Writes the run directory to `out` while training
-        (checkpoints: after an interruption, call fit again with the same data and resume=True), else to a temporary
-        folder kept until `save`.
+        (checkpoints: after an interruption, call fit again with the same data and resume=True), else to a private
+        temporary folder (owner-only) that is deleted when this object is garbage-collected or Python exits: call
+        `save(path)` to keep the run.
 
         Tables: x a pandas DataFrame (or a CSV/Parquet path) with `schema` (a TOML/JSON file, a dict, or a
         TableSchema: public) and `label_column`; use a table preset (DPCGAN("table-eps1", ...)). A schema drafted from
@@ -80,8 +83,7 @@ class DPCGAN:
         if resume and out is None:
             raise DPCGANError("resume=True needs the out= directory of the interrupted fit")
         if out is None:
-            self._temporary = Path(tempfile.mkdtemp(prefix="dpcgan-"))
-            out, overwrite = self._temporary / "run", False
+            out, overwrite = self._new_temporary() / "run", False
         try:
             result = train(cfg, data, out, overwrite=overwrite, resume=resume, progress=progress, device=device)
         except TrainingInterrupted as e:
@@ -113,11 +115,19 @@ class DPCGAN:
         cfg = self.config.replace(dataset=data.name, num_classes=data.num_classes,
                                   label_names=tuple(schema.label_names))
         if out is None:
-            self._temporary = Path(tempfile.mkdtemp(prefix="dpcgan-"))
-            out, overwrite = self._temporary / "run", False
+            out, overwrite = self._new_temporary() / "run", False
         result = train(cfg, data, out, overwrite=overwrite, progress=progress, device=device)
         self.config, self.run_dir = cfg, Path(result.run_dir)
         return self
+
+    def _new_temporary(self) -> Path:
+        """A private temporary folder for a fit without out=: readable by the owner only, and removed (with its
+        private files) when this object is garbage-collected or the interpreter exits (save() first to keep it)."""
+        if self._cleanup is not None:
+            self._cleanup()   # a second fit: the first one's temporary run goes
+        self._temporary = Path(tempfile.mkdtemp(prefix="dpcgan-"))   # mode 0700
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._temporary, ignore_errors=True)
+        return self._temporary
 
     # --- the released model ------------------------------------------------------------------------------------
     def _require_fit(self) -> Path:

@@ -62,8 +62,9 @@ def add_parser(sub) -> None:
     p.add_argument("--d-steps-per-g", type=int, help="D steps per G step (each D step is a fresh, accounted batch)")
     p.add_argument("--num-classes", type=int, help="number of classes K of your own dataset: the label set 0..K-1 "
                    "is a public input (required for private runs on your own data; never read off the labels)")
-    p.add_argument("--label-names", metavar="FILE", help="the public label names, one per line (or a JSON list): "
-                   "K = their number; for an image folder, its subfolders must be among them")
+    p.add_argument("--label-names", metavar="FILE|A,B,...", help="the public label names: a file with one per line "
+                   "(or a JSON list), or the names comma separated; K = their number; for an image folder, its "
+                   "subfolders must be among them (hidden folders such as .ipynb_checkpoints are ignored)")
     p.add_argument("--schema", metavar="FILE", help="tables (.csv, .csv.gz, .parquet): the public schema, TOML or "
                    "JSON (column types, categories, bounds, missing cells); see `dpcgan schema draft`")
     p.add_argument("--label-column", help="tables: the label column (must be the schema's label)")

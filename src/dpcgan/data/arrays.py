@@ -76,8 +76,11 @@ def images_from_arrays(x, y, *, label_names: list[str] | None = None, num_classe
 
 
 def read_label_names(path: str | os.PathLike) -> list[str]:
-    """One name per line, or a JSON list of strings. Names must be unique and non-empty."""
+    """A file with one name per line, or a JSON list of strings; or the names themselves, comma separated
+    ('shirt,sneaker,bag', when no such file exists). Names must be unique and non-empty."""
     p = Path(path)
+    if "," in str(path) and not p.exists():
+        return check_label_names([n.strip() for n in str(path).split(",")], source=f"--label-names {path}")
     try:
         text = p.read_text()
     except OSError as e:
@@ -116,9 +119,15 @@ def missing_shape_message(directory) -> str:
             "the guarantee); Python: image_size=S, channels=1 or 3")
 
 
+def class_folders(root: Path) -> list[Path]:
+    """The class subfolders of an image folder, sorted; hidden ones (.ipynb_checkpoints, .git, ...) are not classes."""
+    return sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def folder_image_files(root: Path, names: list[str]) -> list[tuple[Path, int]]:
-    """(file, label index) of every image file in the class subfolders, in sorted order; no file is opened."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    """(file, label index) of every image file in the class subfolders, in sorted order; no file is opened. Hidden
+    folders and files (names starting with '.', e.g. macOS's '._x.png') are skipped."""
+    folders = class_folders(root)
     if not folders:
         raise DataError(f"{root}: no class subfolders (expected DIR/<class name>/<image files>)")
     index = {n: i for i, n in enumerate(names)}
@@ -126,7 +135,7 @@ def folder_image_files(root: Path, names: list[str]) -> list[tuple[Path, int]]:
     if unknown:
         raise DataError(f"{root}: class folder(s) {unknown[:5]} are not among the label names {names}")
     files = [(f, index[folder.name]) for folder in folders for f in sorted(folder.iterdir())
-             if f.suffix.lower() in IMAGE_SUFFIXES]
+             if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")]
     if not files:
         raise DataError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders")
     return files
@@ -165,7 +174,7 @@ def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | 
     if channels not in (1, 3) or image_size < 4:
         raise DataError(f"{root}: channels must be 1 or 3 and image_size >= 4 (got {channels}, {image_size})")
     inferred = label_names is None
-    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if inferred else list(label_names)
+    names = [p.name for p in class_folders(root)] if inferred else list(label_names)
     files = folder_image_files(root, names)
     x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)  # (N, C, S, S)
     for i, (f, _) in enumerate(files):

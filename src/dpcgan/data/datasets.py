@@ -257,7 +257,16 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
         if not path.is_file():
             raise DataError(f"{spec}: no such file")
         return load_npz(spec, num_classes, label_names)
-    raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)}, or pass a .npz file or a folder")
+    raise DataError(not_a_dataset(spec))
+
+
+def not_a_dataset(spec: str) -> str:
+    """The error for a --dataset that is neither a benchmark nor an existing path: a path-like name (a separator or
+    a file suffix) is a missing file, a bare word an unknown benchmark name."""
+    where = f"choose one of {sorted(BENCHMARKS)}, or pass a .npz file, a folder with x.npy and y.npy, or an image folder"
+    if os.sep in spec or "/" in spec or Path(spec).suffix or spec.startswith("."):
+        return f"{spec}: no such file or directory ({where})"
+    return f"unknown dataset {spec!r}: {where}"
 
 
 def dataset_size(spec: str) -> int:
@@ -269,9 +278,9 @@ def dataset_size(spec: str) -> int:
     path = Path(spec)
     try:
         if path.is_dir() and not (path / "x.npy").is_file():
-            from .arrays import folder_image_files
+            from .arrays import class_folders, folder_image_files
 
-            return len(folder_image_files(path, sorted(p.name for p in path.iterdir() if p.is_dir())))
+            return len(folder_image_files(path, [p.name for p in class_folders(path)]))
         if path.is_dir() and (path / "y.npy").is_file():
             return int(np.load(path / "y.npy", mmap_mode="r", allow_pickle=False).shape[0])
         if path.is_file():
@@ -282,7 +291,7 @@ def dataset_size(spec: str) -> int:
                 return int(shape[0])
     except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as e:
         raise DataError(f"{spec}: cannot read the number of records from its header ({e})") from e
-    raise DataError(f"unknown dataset {spec!r}: choose one of {sorted(BENCHMARKS)} or pass a path to a .npz file")
+    raise DataError(not_a_dataset(spec))
 
 
 def dataset_image_shape(spec: str) -> tuple[int, int, int]:

@@ -1,0 +1,70 @@
+"""Frictions a newcomer hit on their own data (issue: a newcomer's first hour, items 11 and 13): hidden folders are
+not classes, label names can be given inline, and a missing path says so."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dpcgan.data import load_dataset
+from dpcgan.data.arrays import read_label_names
+from dpcgan.data.datasets import dataset_size
+from dpcgan.errors import DataError
+
+
+def make_folder(root, classes=("cat", "dog"), per_class=3):
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_hidden_folders_and_files_are_not_classes_or_images(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    (root / ".ipynb_checkpoints").mkdir()
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(root / ".ipynb_checkpoints" / "x.png")
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(root / "cat" / "._0.png")   # macOS resource fork
+    data = load_dataset(str(root), label_names=["cat", "dog"], image_size=8, channels=1)
+    assert len(data) == 6 and data.num_classes == 2
+    inferred = load_dataset(str(root), image_size=8, channels=1)
+    assert inferred.num_classes == 2
+    assert dataset_size(str(root)) == 6
+
+
+def test_label_names_inline_or_from_a_file(tmp_path):
+    assert read_label_names("shirt, sneaker,bag") == ["shirt", "sneaker", "bag"]
+    f = tmp_path / "labels.txt"
+    f.write_text("shirt\nsneaker\n")
+    assert read_label_names(str(f)) == ["shirt", "sneaker"]
+    with pytest.raises(DataError, match="duplicate"):
+        read_label_names("a,a")
+
+
+def test_a_missing_path_says_no_such_file_or_directory(tmp_path):
+    for spec in (str(tmp_path / "my_images"), "data/train.npz", "images/"):
+        with pytest.raises(DataError, match="no such file"):
+            load_dataset(spec, image_size=8, channels=1)
+    with pytest.raises(DataError, match="no such file"):
+        dataset_size(str(tmp_path / "my_images"))
+    with pytest.raises(DataError, match="unknown dataset 'minst'"):
+        load_dataset("minst")
+
+
+def test_a_fit_without_out_leaves_no_private_folder_behind(mnist_small):
+    """Item 7: DPCGAN.fit() without out= trained in a temporary folder (with private files) that stayed in the
+    system temp folder after save() and after the process ended; it goes when the model object goes."""
+    import gc
+    import os
+    import stat
+
+    from dpcgan import DPCGAN
+
+    model = DPCGAN(preset="paper", batch_size=50, noise_multiplier=1.0, steps=3, target_epsilon=None, seed=0,
+                   progress_grids=0).fit(mnist_small.x[:300, 0].numpy(), mnist_small.y[:300].numpy(), num_classes=10,
+                                         progress=False)
+    temporary = model.run_dir.parent
+    assert (model.run_dir / "privacy.json").is_file() and (model.run_dir / "private").is_dir()
+    assert stat.S_IMODE(os.stat(temporary).st_mode) == 0o700
+    del model
+    gc.collect()
+    assert not temporary.exists()
