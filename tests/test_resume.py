@@ -58,6 +58,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(small_npz, tmp_path, ca
     assert "--resume" in capsys.readouterr().err                           # ...and says how to resume
     assert main(["--threads", "1", "train", "--resume", str(interrupted), "--no-progress"]) == 0
     assert not partial.exists()
+    said = capsys.readouterr().err   # where the run stood: "resuming from D step 120/240, epsilon 1.23 spent (classic)"
+    assert "resuming from D step " in said and f"/{STEPS}, epsilon " in said and " spent (" in said
 
     report = json.loads((interrupted / "privacy.json").read_text())
     assert report["events"] == [{"sample_rate": poisson_sample_rate(0.05), "noise_multiplier": 1.1, "count": STEPS}]

@@ -224,6 +224,10 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             G_ema.load_state_dict(ckpt["G_ema"])
         schedule_state = ckpt.get("schedule")
         gens.load_state(ckpt["rng_by_rank"][world.rank] if world.size > 1 else ckpt["rng"])
+        if world.main:   # where the run stands, before any step: what the checkpoint holds and has spent
+            spent = (f", epsilon {ledger.epsilon(cfg.delta, cfg.conversion):.4g} spent ({cfg.conversion})"
+                     if cfg.mode != "off" else "")
+            print(f"resuming from D step {step}/{plan.steps}{spent}", file=sys.stderr, flush=True)
 
     sampler = PoissonSampler(data, plan.sample_rate, gens.sampling, rank=world.rank, world_size=world.size)
     label_prior = plan.label_prior
