@@ -68,3 +68,21 @@ def test_a_fit_without_out_leaves_no_private_folder_behind(mnist_small):
     del model
     gc.collect()
     assert not temporary.exists()
+
+
+def test_threads_after_the_subcommand_and_in_the_api(monkeypatch):
+    """Item 12: `--threads` only worked before the subcommand; the API had no threads setting."""
+    import torch
+
+    from dpcgan import DPCGAN
+    from dpcgan.cli import build_parser, main
+
+    assert build_parser().parse_args(["privacy", "--threads", "2", "--q", "0.01", "--sigma", "1", "--steps", "10"]).threads == 2
+    assert build_parser().parse_args(["--threads", "3", "privacy", "--q", "0.01"]).threads == 3
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    assert main(["privacy", "--threads", "2", "--q", "0.01", "--sigma", "1.0", "--steps", "10"]) == 0
+    assert seen == [2]
+    assert DPCGAN("paper", threads=1).threads == 1
+    with pytest.raises(Exception, match="threads"):
+        DPCGAN("paper", threads=0)

@@ -34,7 +34,7 @@ class DPCGAN:
     overridden. The label set (names or K) is a public input given to `fit`."""
 
     def __init__(self, preset: str = "mnist-eps10", *, epsilon: float | None = None, delta: float | None = None,
-                 **overrides):
+                 threads: int | None = None, **overrides):
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         unknown = sorted(set(overrides) - known)
         if unknown:
@@ -47,6 +47,9 @@ class DPCGAN:
             overrides.setdefault("delta", delta)
         self.config: TrainConfig = cfg.replace(**overrides)
         validate(self.config)
+        if threads is not None and not (isinstance(threads, int) and threads >= 1):
+            raise DPCGANError(f"threads must be a positive integer (got {threads!r})")
+        self.threads = threads   # torch CPU threads for fit (as `dpcgan --threads N`); None: torch's choice
         self.run_dir: Path | None = None
         self._temporary: Path | None = None
         self._cleanup: weakref.finalize | None = None   # removes _temporary (see _new_temporary)
@@ -69,6 +72,8 @@ class DPCGAN:
         from .train import train
         from .train.loop import TrainingInterrupted
 
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         if schema is not None:
             return self._fit_table(x, schema, label_column, out, overwrite, progress, device, schema_is_public)
         if y is None:

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS.values():
         module.add_parser(sub)
+    for subparser in sub.choices.values():   # also after the subcommand (`dpcgan train --threads 2 ...`)
+        subparser.add_argument("--threads", type=int, default=argparse.SUPPRESS,
+                               help="torch CPU threads (default: torch's choice)")
     return parser
 
 
@@ -37,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         from .allocator import keep_freed_memory
 
         keep_freed_memory()  # training re-allocates the same large blocks every step: keep them (see allocator.py)
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"dpcgan {args.command}: error: --threads must be >= 1 (got {args.threads})", file=sys.stderr)
+            return 2
         import torch
 
         torch.set_num_threads(args.threads)
