@@ -86,3 +86,24 @@ def test_threads_after_the_subcommand_and_in_the_api(monkeypatch):
     assert DPCGAN("paper", threads=1).threads == 1
     with pytest.raises(Exception, match="threads"):
         DPCGAN("paper", threads=0)
+
+
+def test_a_huge_n_is_refused_up_front_with_a_clear_error(mnist_small, tmp_path, monkeypatch, capsys):
+    """Item 6: a huge -n gave a raw RuntimeError (or an OOM kill after minutes of swapping)."""
+    from dpcgan import DPCGAN, DPCGANError
+    from dpcgan import sample as sample_module
+    from dpcgan.cli import main
+
+    run = tmp_path / "run"
+    model = DPCGAN(preset="paper", batch_size=50, noise_multiplier=1.0, steps=2, target_epsilon=None, seed=0,
+                   progress_grids=0).fit(mnist_small.x[:300, 0].numpy(), mnist_small.y[:300].numpy(), num_classes=10,
+                                         out=run, progress=False)
+    with pytest.raises(DPCGANError, match="GiB of memory"):
+        model.sample(1e12)
+    with pytest.raises(DPCGANError, match="whole number"):
+        model.sample(2.5)
+    monkeypatch.setattr(sample_module, "available_memory", lambda: 10_000_000)   # 10 MB free
+    assert main(["sample", str(run), "-n", "100000", "--out", str(tmp_path / "big.npz")]) == 2
+    assert "GiB of memory" in capsys.readouterr().err and not (tmp_path / "big.npz").exists()
+    x, y = model.sample(100)   # a small n still works
+    assert len(x) == len(y) == 100

@@ -144,8 +144,11 @@ class DPCGAN:
         """n labeled samples: x as synthetic.npz holds it (uint8, N×H×W for one channel, else N×C×H×W) and y as the
         labels were given to fit (names, or integers); for a table, one DataFrame. Post-processing: no privacy cost."""
         run = self._require_fit()
-        if n < 1:
-            raise DPCGANError(f"n must be >= 1 (got {n})")
+        if isinstance(n, float) and n.is_integer():   # 1e6
+            n = int(n)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise DPCGANError(f"n must be a whole number >= 1 (got {n!r})")
+        n = int(n)
         G, ckpt = load_generator(run)
         if isinstance(label_prior, str):
             prior = list(ckpt["label_prior"]) if label_prior == "trained" else None

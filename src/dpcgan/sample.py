@@ -74,8 +74,34 @@ def generate(G: torch.nn.Module, y: torch.Tensor, generator: torch.Generator, ba
     return torch.cat(out) if out else torch.empty(0, *G.image_shape, dtype=torch.uint8)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(n: int, bytes_per_sample: int, what: str = "samples") -> None:
+    """Refuse, before anything is drawn, an n whose output cannot fit in memory (a clear error instead of a
+    RuntimeError from torch or minutes of swapping before an OOM kill)."""
+    need, free = n * bytes_per_sample, available_memory()
+    if free is not None and need > free:
+        raise DPCGANError(f"-n {n}: {n:,} {what} need about {need / 2**30:.1f} GiB of memory and {free / 2**30:.1f} GiB "
+                          f"are available; draw at most {max(free // bytes_per_sample, 1):,} at a time (several "
+                          "calls with different --seed, or out files)")
+
+
 def sample_synthetic(G: torch.nn.Module, n: int, prior: list[float], generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
     """x uint8 (N, H, W) for one channel, (N, C, H, W) otherwise; y int64 (N,)."""
+    # the uint8 images and int64 labels, twice (the batches' concatenation copies them)
+    check_fits_in_memory(n, 2 * (int(np.prod(G.image_shape)) + 8))
     y = balanced_labels(n, prior, generator)
     x = generate(G, y, generator).numpy()
     if x.shape[1] == 1:

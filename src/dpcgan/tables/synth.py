@@ -44,8 +44,10 @@ def run_schema(run: str | Path) -> TableSchema | None:
 @torch.no_grad()
 def sample_rows(G: torch.nn.Module, schema: TableSchema, n: int, prior: list[float], generator: torch.Generator,
                 batch: int = 8192) -> pd.DataFrame:
-    from ..sample import balanced_labels
+    from ..sample import balanced_labels, check_fits_in_memory
 
+    # float32 rows twice (batches, then their concatenation), then a DataFrame of Python objects (~64 B a cell)
+    check_fits_in_memory(n, 8 * G.image_shape[-1] + 64 * (len(schema.features) + 1), what="rows")
     y = balanced_labels(n, prior, generator)
     G.eval()
     xs = [G(G.sample_latent(len(yb), generator), yb).reshape(len(yb), -1) for yb in y.split(batch)]
