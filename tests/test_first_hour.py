@@ -107,3 +107,26 @@ def test_a_huge_n_is_refused_up_front_with_a_clear_error(mnist_small, tmp_path, 
     assert "GiB of memory" in capsys.readouterr().err and not (tmp_path / "big.npz").exists()
     x, y = model.sample(100)   # a small n still works
     assert len(x) == len(y) == 100
+
+
+def test_sample_refuses_to_overwrite_without_the_flag(mnist_small, tmp_path, capsys):
+    """Item 5: `dpcgan sample` silently replaced CSV/.npz outputs, even RUN/synthetic.npz that evaluation.json was
+    computed on. One rule now: an existing output is replaced only with --overwrite (npz, png folder, table)."""
+    from dpcgan import DPCGAN
+    from dpcgan.cli import main
+
+    run = tmp_path / "run"
+    DPCGAN(preset="paper", batch_size=50, noise_multiplier=1.0, steps=2, target_epsilon=None, seed=0,
+           progress_grids=0).fit(mnist_small.x[:300, 0].numpy(), mnist_small.y[:300].numpy(), num_classes=10,
+                                 out=run, progress=False)
+    assert main(["sample", str(run), "-n", "20", "--seed", "1"]) == 0
+    first = (run / "synthetic.npz").read_bytes()
+    assert main(["sample", str(run), "-n", "30", "--seed", "2"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (run / "synthetic.npz").read_bytes() == first
+    assert main(["sample", str(run), "-n", "30", "--seed", "2", "--overwrite"]) == 0
+    assert (run / "synthetic.npz").read_bytes() != first
+    folder = tmp_path / "pngs"
+    assert main(["sample", str(run), "-n", "20", "--format", "png", "--out", str(folder)]) == 0
+    assert main(["sample", str(run), "-n", "20", "--format", "png", "--out", str(folder)]) == 2
+    assert main(["sample", str(run), "-n", "10", "--format", "png", "--out", str(folder), "--overwrite"]) == 0
+    assert sum(1 for _ in folder.rglob("*.png")) == 10 and not list(tmp_path.glob(".pngs.replaced"))

@@ -136,8 +136,14 @@ def sidecar(run_dir: Path, generator_file: Path, *, n: int, fmt: str, prior: lis
     }
 
 
+def refuse_to_overwrite(out: Path, overwrite: bool) -> None:
+    """One rule for every output of `sample`: an existing file or folder is replaced only with --overwrite."""
+    if out.exists() and not overwrite:
+        raise DPCGANError(f"--out {out} already exists: pass --overwrite to replace it, or choose another --out")
+
+
 def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str | Path | None = None,
-                    seed: int | None = None, fmt: str = "npz") -> Path:
+                    seed: int | None = None, fmt: str = "npz", overwrite: bool = False) -> Path:
     """n labeled samples as an .npz (x uint8, y int64) or, with fmt='png', an image folder (one subfolder per
     class, named by the run's label names); a sidecar synthetic.json goes with them (beside the .npz as
     <stem>.json, inside the folder as synthetic.json)."""
@@ -153,8 +159,7 @@ def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str |
     if fmt == "png" and out.suffix:
         raise DPCGANError(f"--out {out}: --format png writes a folder of class subfolders; give a folder name without "
                           "a suffix (or use --format npz)")
-    if fmt == "png" and out.exists():
-        raise DPCGANError(f"--out {out} already exists; choose a new folder")
+    refuse_to_overwrite(out, overwrite)
     G, ckpt = load_generator(run)
     generator_file = Path(run) / "generator.pt" if Path(run).is_dir() else Path(run)
     # 'trained': the prior the run's fakes used (public, or its DP label histogram: released with the generator)
@@ -166,6 +171,17 @@ def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str |
     if fmt == "npz":
         save_npz_atomic(out, x=x, y=y)
         write_json_atomic(out.with_suffix(".json"), meta)
+        return out
+    if out.exists():   # --overwrite: the old folder goes only once the new one is complete (write_image_folder)
+        old = out.with_name(f".{out.name}.replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        try:
+            write_image_folder(out, x, y, names, meta)
+        except BaseException:
+            old.rename(out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
         return out
     write_image_folder(out, x, y, names, meta)
     return out

@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="output .npz, or folder for --format png (default RUN/synthetic.npz or RUN/synthetic/)"
                    "; a sidecar synthetic.json with the run's guarantee goes with it")
     p.add_argument("--seed", type=int, help="seed for the latents (sampling is post-processing)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (else it is refused)")
 
 
 def run(args) -> int:
@@ -32,9 +33,10 @@ def run(args) -> int:
     if run_schema(args.run) is not None:  # a table run: rows decoded by its public schema
         if args.format not in (None, "csv"):
             raise DPCGANError(f"--format {args.format} is for images; a table run writes CSV (or .parquet by --out)")
-        out = write_synthetic_table(args.run, args.n, args.labels, args.out, args.seed)
+        out = write_synthetic_table(args.run, args.n, args.labels, args.out, args.seed, overwrite=args.overwrite)
         print(f"wrote {out} ({args.n} rows)")
         return 0
-    out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed, fmt=args.format or "npz")
+    out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed, fmt=args.format or "npz",
+                          overwrite=args.overwrite)
     print(f"wrote {out} ({args.n} samples)")
     return 0

@@ -60,9 +60,9 @@ def sidecar_path(out: Path) -> Path:
 
 
 def write_synthetic_table(run: str | Path, n: int, labels: str = "uniform", out: str | Path | None = None,
-                          seed: int | None = None) -> Path:
+                          seed: int | None = None, overwrite: bool = False) -> Path:
     """n synthetic rows as CSV (gzip for .gz, Parquet for .parquet) and the sidecar <stem>.json beside it."""
-    from ..sample import load_generator, sidecar
+    from ..sample import load_generator, refuse_to_overwrite, sidecar
 
     if n < 1:
         raise DPCGANError(f"-n must be >= 1 (got {n})")
@@ -70,6 +70,7 @@ def write_synthetic_table(run: str | Path, n: int, labels: str = "uniform", out:
     out = Path(out) if out else run_dir / "synthetic.csv"
     if not out.name.lower().endswith(TABLE_OUT_SUFFIXES):
         raise DPCGANError(f"--out {out}: a table run writes a table; name it *.csv, *.csv.gz, *.tsv or *.parquet")
+    refuse_to_overwrite(out, overwrite)
     G, ckpt = load_generator(run)
     schema = TableSchema.from_dict(ckpt["spec"]["schema"])
     generator_file = Path(run) / "generator.pt" if Path(run).is_dir() else Path(run)
