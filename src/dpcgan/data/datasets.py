@@ -3,107 +3,19 @@
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import DataError
+from .arrays import class_folders, folder_image_files, labels_to_indices, load_image_folder, stderr_note, to_nchw
 from .download import BENCHMARKS, SPLIT_FILES, ensure_dataset, find_file
 from .idx import read_idx
-
-
-class OnDiskImages:
-    """Images in an .npy file, read row by row on demand with pread: a dataset far larger than RAM trains in
-    constant memory. (Fancy-indexing an np.memmap instead makes the kernel map about 1 MB around every
-    sampled row: 256 random rows of MNIST cost ~290 MB of resident memory.) Indexing returns torch tensors."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        with open(self.path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(f)
-            self.offset = f.tell()
-        if fortran or dtype not in (np.dtype(np.uint8), np.dtype(np.float32)):
-            raise DataError(f"{self.path}: store x as a C-ordered uint8 (or float32) array")
-        if len(shape) == 3:
-            shape = (shape[0], 1, *shape[1:])
-        self.np_dtype = dtype
-        self.shape = torch.Size(shape)
-        self.dtype = torch.uint8 if dtype == np.uint8 else torch.float32
-        self.row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
-        self._fd = os.open(self.path, os.O_RDONLY)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __del__(self):
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
-
-    def _rows(self, start: int, count: int) -> np.ndarray:
-        buf = os.pread(self._fd, count * self.row_bytes, self.offset + start * self.row_bytes)
-        return np.frombuffer(buf, dtype=self.np_dtype).reshape(count, *self.shape[1:])
-
-    def __getitem__(self, index) -> torch.Tensor:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise IndexError("only contiguous slices")
-            rows = self._rows(start, max(stop - start, 0))
-        else:
-            idx = np.asarray(index.numpy() if isinstance(index, torch.Tensor) else index, dtype=np.int64).reshape(-1)
-            rows = np.empty((len(idx), *self.shape[1:]), dtype=self.np_dtype)
-            for k, i in enumerate(idx):
-                rows[k] = self._rows(int(i), 1)[0]
-        return torch.from_numpy(rows.copy() if not rows.flags.writeable else rows)
-
-    def raw_bytes(self, block: int = 1 << 24):
-        """The file's bytes in blocks (for fingerprinting), by ordinary reads."""
-        with open(self.path, "rb") as f:
-            while chunk := f.read(block):
-                yield chunk
-
-
-class EmptyClassWarning(UserWarning):
-    """A class of the public label set has no record in the data (printed on the terminal, never released)."""
-
-
-@dataclass(frozen=True)
-class LabeledImages:
-    """Images (N, C, H, W) as uint8 in [0, 255] (or float32 in [0, 1]) and int64 labels in [0, num_classes).
-
-    label_set_inferred: num_classes was read off the labels (max + 1) instead of given. That reads the private
-    data, so private training refuses such data (the label set must be a public input)."""
-
-    x: torch.Tensor | OnDiskImages
-    y: torch.Tensor
-    num_classes: int
-    name: str
-    label_set_inferred: bool = False
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])  # type: ignore[return-value]
-
-    def float_images(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
-        """Pixels in [0, 1]. The scaling is fixed (/255), never fitted to the data, so it leaks nothing."""
-        x = self.x if index is None else self.x[index]
-        return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-
-    def subset(self, index: torch.Tensor) -> "LabeledImages":
-        return LabeledImages(self.x[index], self.y[index], self.num_classes, self.name, self.label_set_inferred)
-
-    def random_subset(self, n: int, generator: torch.Generator) -> "LabeledImages":
-        """min(n, len) records drawn uniformly without replacement, kept in their original order."""
-        return self.subset(torch.randperm(len(self), generator=generator)[:n].sort().values)
+# the record types and checks, re-exported: `from dpcgan.data.datasets import LabeledImages` keeps working
+from .records import (EmptyClassWarning, LabeledImages, OnDiskImages, check_image_shape, checked_labels,  # noqa: F401
+                      pixels_to_tensor, validated)
 
 
 def load_benchmark(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
@@ -143,8 +55,6 @@ def load_npz(path: str | os.PathLike, num_classes: int | None = None,
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"cannot read {path} as .npz: {e}") from e
-    from .arrays import labels_to_indices, stderr_note, to_nchw
-
     x = to_nchw(x, source=str(path), announce=stderr_note)
     if y.ndim == 1:
         y, num_classes = labels_to_indices(y, label_names, num_classes, source=str(path))
@@ -169,69 +79,6 @@ def load_npy_dir(directory: str | os.PathLike, num_classes: int | None = None) -
     return LabeledImages(x, torch.from_numpy(y), num_classes, d.name, inferred)
 
 
-def check_image_shape(x: np.ndarray, y: np.ndarray, *, source: str) -> None:
-    if x.ndim != 4:
-        raise DataError(f"{source}: x must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
-    if x.shape[1] not in (1, 3):
-        raise DataError(f"{source}: x has {x.shape[1]} channels; expected 1 or 3 (layout N×C×H×W)")
-    if min(x.shape[2:]) < 4:
-        raise DataError(f"{source}: images of size {x.shape[2:]} are too small")
-    if y.ndim != 1:
-        raise DataError(f"{source}: y must be a 1-D array of integer labels, got shape {y.shape}")
-    if x.shape[0] != y.shape[0]:
-        raise DataError(f"{source}: {x.shape[0]} images but {y.shape[0]} labels")
-    if x.shape[0] == 0:
-        raise DataError(f"{source}: the dataset is empty")
-
-
-def pixels_to_tensor(x: np.ndarray, *, source: str) -> torch.Tensor:
-    """uint8 pixels as they are, float pixels checked to be finite and in [0, 1]."""
-    if x.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(x))
-    if np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all():
-            raise DataError(f"{source}: x contains NaN or infinite pixels")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise DataError(f"{source}: float pixels must lie in [0, 1], found [{lo:g}, {hi:g}]; "
-                            "divide 0-255 images by 255 or save them as uint8")
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    raise DataError(f"{source}: x has dtype {x.dtype}; use uint8 (0-255) or float (0-1)")
-
-
-def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str) -> tuple[np.ndarray, int]:
-    """Integer labels in [0, K); K from num_classes (public) or, for non-private uses, max + 1.
-
-    A class with no record is allowed, with a warning on the terminal: refusing it would tell the datasets with
-    and without a class's only record apart with certainty."""
-    if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))):
-        raise DataError(f"{source}: labels must be integers, got dtype {y.dtype}")
-    y = y.astype(np.int64)
-    lo, hi = int(y.min()), int(y.max())
-    if num_classes is None:
-        num_classes = hi + 1
-    if num_classes < 2:
-        raise DataError(f"{source}: need at least 2 classes, got {num_classes}")
-    if lo < 0 or hi >= num_classes:
-        raise DataError(f"{source}: labels must lie in [0, {num_classes - 1}], found [{lo}, {hi}]")
-    counts = np.bincount(y, minlength=num_classes)
-    if (counts == 0).any():
-        absent = np.flatnonzero(counts == 0).tolist()
-        warnings.warn(f"{source}: class(es) {absent} of the {num_classes} classes have no records (training goes on: "
-                      "the label set is public; this message is not written to the run)", EmptyClassWarning,
-                      stacklevel=2)
-    return y, int(num_classes)
-
-
-def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: str, name: str) -> LabeledImages:
-    """Check shapes, dtypes, value ranges and labels; return tensors. Every failure names the problem."""
-    check_image_shape(x, y, source=source)
-    xt = pixels_to_tensor(x, source=source)
-    inferred = num_classes is None
-    y, num_classes = checked_labels(y, num_classes, source=source)
-    return LabeledImages(xt, torch.from_numpy(y), num_classes, name, inferred)
-
-
 def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | None = None,
                  *, num_classes: int | None = None, label_names: list[str] | None = None,
                  image_size: int | None = None, channels: int | None = None, download: bool = True) -> LabeledImages:
@@ -248,8 +95,6 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
     if path.is_dir() and (path / "x.npy").is_file():
         return load_npy_dir(spec, num_classes)
     if path.is_dir():
-        from .arrays import load_image_folder
-
         if label_names is None and num_classes is not None:
             raise DataError(f"{spec}: an image folder's classes are named by its subfolders: give --label-names")
         return load_image_folder(spec, label_names=label_names, image_size=image_size, channels=channels)
@@ -278,8 +123,6 @@ def dataset_size(spec: str) -> int:
     path = Path(spec)
     try:
         if path.is_dir() and not (path / "x.npy").is_file():
-            from .arrays import class_folders, folder_image_files
-
             return len(folder_image_files(path, [p.name for p in class_folders(path)]))
         if path.is_dir() and (path / "y.npy").is_file():
             return int(np.load(path / "y.npy", mmap_mode="r", allow_pickle=False).shape[0])

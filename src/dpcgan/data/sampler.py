@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .datasets import LabeledImages
+from .records import LabeledImages
 
 # Inclusion is decided by comparing a uniform 53-bit integer k with an integer threshold T: P(include) = T / 2^53
 # exactly. (Float32 uniforms compared with q in float32 include a record with probability ceil(q 2^24) / 2^24,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.datasets import LabeledImages, OnDiskImages
+from ..data.records import LabeledImages, OnDiskImages
 from ..errors import ConfigError, DataError
 from .encode import encode_frame, width
 from .schema import TableSchema
