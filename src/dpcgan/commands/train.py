@@ -9,18 +9,16 @@ The configuration is the preset, then a config file (--config), then the flags, 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import sys
 from pathlib import Path
 
-from ..config import MODES, PRESETS, TrainConfig, describe_plan, preset, resolve_plan
+from ..config import MODES, PRESETS, TrainConfig, preset
 from ..data import BENCHMARKS, load_dataset
 from ..data.arrays import is_image_folder, missing_shape_message, read_label_names
 from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark
 from ..errors import ConfigError
-from ..io import read_toml_or_json
 from ..models import check_image_shape_for_arch
+from .train_common import final_line, preset_name, print_plan, read_config_file
 
 EPILOG = """how --epsilon, --sigma and --steps combine (on top of the preset and the config file):
   --steps T            the preset's sigma (for a calibrating preset: the sigma calibrated for its own D steps),
@@ -97,24 +95,6 @@ def add_parser(sub) -> None:
                    help="where to train (auto: CUDA when available); under torchrun, process k uses GPU k")
 
 
-def read_config_file(path: str) -> dict:
-    """TrainConfig fields from TOML or JSON (a run's config.json: its "config" part), plus an optional 'preset'."""
-    p = Path(path)
-    d = read_toml_or_json(p, flag="--config", default_format="json")
-    if not isinstance(d, dict):
-        raise ConfigError(f"--config {p}: expected a table of settings")
-    if isinstance(d.get("config"), dict):  # a run's config.json
-        d = d["config"]
-    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"--config {p}: unknown setting(s) {unknown}; known: {sorted(known)}")
-    for key in ("g_betas", "d_betas", "label_names"):
-        if isinstance(d.get(key), list):
-            d[key] = tuple(d[key])
-    return d
-
-
 def config_from_args(args) -> TrainConfig:
     """The preset, then the config file, then the flags the user gave.
 
@@ -167,29 +147,6 @@ def parse_set(items: list[str]) -> dict:
             parsed = value
         out[key] = tuple(parsed) if isinstance(parsed, list) else parsed
     return out
-
-
-def preset_name(args, file: dict | None = None) -> str:
-    if file is None:
-        file = read_config_file(args.config) if getattr(args, "config", None) else {}
-    return args.preset or file.get("preset") or "paper"
-
-
-def final_line(result, cfg, world, device) -> str:
-    eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
-    procs = f" on {world.size} processes" if world.size > 1 else ""
-    line = (f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}), "
-            f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta + result.plan.delta_threshold:g}")
-    if cfg.seed is not None or cfg.mode == "off":
-        line += " -- NOT FOR RELEASE (" + ("non-private run" if cfg.mode == "off" else "seeded with --seed") + ")"
-    return line
-
-
-def print_plan(cfg, n: int, num_classes: int, schema_release=None) -> None:
-    line, warnings = describe_plan(cfg, resolve_plan(cfg, n, num_classes, schema_release=schema_release))
-    print(line, flush=True)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr, flush=True)
 
 
 def own_data(cfg) -> bool:

@@ -45,7 +45,7 @@ def load_schema_for(args) -> TableSchema:
 
 
 def train_table(args, cfg, world, device) -> int:
-    from ..commands.train import final_line, preset_name, print_plan
+    from ..commands.train_common import final_line, preset_name, print_plan
     from ..train import train
     from ..train.run_dir import check_output_dir
 

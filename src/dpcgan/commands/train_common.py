@@ -1,0 +1,54 @@
+"""What `dpcgan train` shares between its image and table paths (commands/train.py, tables/train_cli.py): the
+config file, the preset name, the printed plan and the final line. A module of its own so that the table path
+needs nothing from commands/train.py, which dispatches to it."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from ..config import TrainConfig, describe_plan, resolve_plan
+from ..errors import ConfigError
+from ..io import read_toml_or_json
+
+
+def read_config_file(path: str) -> dict:
+    """TrainConfig fields from TOML or JSON (a run's config.json: its "config" part), plus an optional 'preset'."""
+    p = Path(path)
+    d = read_toml_or_json(p, flag="--config", default_format="json")
+    if not isinstance(d, dict):
+        raise ConfigError(f"--config {p}: expected a table of settings")
+    if isinstance(d.get("config"), dict):  # a run's config.json
+        d = d["config"]
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"--config {p}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    for key in ("g_betas", "d_betas", "label_names"):
+        if isinstance(d.get(key), list):
+            d[key] = tuple(d[key])
+    return d
+
+
+def preset_name(args, file: dict | None = None) -> str:
+    if file is None:
+        file = read_config_file(args.config) if getattr(args, "config", None) else {}
+    return args.preset or file.get("preset") or "paper"
+
+
+def final_line(result, cfg, world, device) -> str:
+    eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
+    procs = f" on {world.size} processes" if world.size > 1 else ""
+    line = (f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}), "
+            f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta + result.plan.delta_threshold:g}")
+    if cfg.seed is not None or cfg.mode == "off":
+        line += " -- NOT FOR RELEASE (" + ("non-private run" if cfg.mode == "off" else "seeded with --seed") + ")"
+    return line
+
+
+def print_plan(cfg, n: int, num_classes: int, schema_release=None) -> None:
+    line, warnings = describe_plan(cfg, resolve_plan(cfg, n, num_classes, schema_release=schema_release))
+    print(line, flush=True)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
