@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1_000_000)
     ap.add_argument("--scales", default="1.3,3.7,20.5")
     args = ap.parse_args()
+    code_commit = commit()   # read now: HEAD may move while it runs
     rows = []
     for scale in [float(s) for s in args.scales.split(",")]:
         for name, draw in (("OpenDP (release mode)", lambda s, n: np.asarray(_opendp_noisy([0] * n, s))),
@@ -64,7 +65,7 @@ def main() -> None:
         "",
         f"Command: `{command()}`  ",
         f"Machine: {machine()}  ",
-        f"Commit: {commit()}",
+        f"Commit: {code_commit}",
         "",
         "Chi-square goodness of fit of the draws to N_Z(0, s^2) (pmf from mpmath at 40 digits; every bin expects >= 20 "
         "draws, tails merged). A p-value is uniform on [0, 1] when the sampler is right; the variance of N_Z(0, s^2) "
