@@ -388,6 +388,23 @@ def plan_epsilon(sample_rate: float, sigma: float, steps: int, delta: float, con
     return accountant.epsilon(sample_rate, sigma, steps, delta, conversion, base_rdp=releases_rdp(releases))
 
 
+def plan_max_steps(sample_rate: float, sigma: float, delta: float, target_epsilon: float, conversion: str,
+                   releases: list[FullDataRelease] = ()) -> int:
+    """The most D steps (q, sigma) that, with the releases, stay within target_epsilon under the conversion."""
+    if conversion == "pld":
+        return pld.max_steps(sample_rate, sigma, delta, target_epsilon, [r.event() for r in releases])
+    return accountant.max_steps(sample_rate, sigma, delta, target_epsilon, conversion, base_rdp=releases_rdp(releases))
+
+
+def plan_noise_multiplier(sample_rate: float, steps: int, delta: float, target_epsilon: float, conversion: str,
+                          releases: list[FullDataRelease] = ()) -> float:
+    """The least sigma with which `steps` D steps and the releases stay within target_epsilon."""
+    if conversion == "pld":
+        return pld.calibrate_noise_multiplier(sample_rate, steps, delta, target_epsilon, [r.event() for r in releases])
+    return accountant.calibrate_noise_multiplier(sample_rate, steps, delta, target_epsilon, conversion,
+                                                 base_rdp=releases_rdp(releases))
+
+
 def releases_epsilon(releases: list[FullDataRelease], delta: float, conversion: str) -> float:
     if conversion == "pld":
         return pld.events_epsilon([r.event() for r in releases], delta)
@@ -430,8 +447,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
     dp_prior = cfg.label_prior == DP_HISTOGRAM
     prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
     releases = full_data_releases(cfg, schema_release)
-    base = releases_rdp(releases)
-    if base is not None and cfg.mode != "off" and cfg.target_epsilon is not None:
+    if releases and cfg.mode != "off" and cfg.target_epsilon is not None:
         alone = releases_epsilon(releases, cfg.delta, cfg.conversion)
         if alone >= cfg.target_epsilon:
             named = "; ".join(f"{r.name}, noise multiplier {r.noise_multiplier:g} (off: {r.turned_off_by})"
@@ -446,8 +462,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
         if steps is None:
             if sigma is None or eps_target is None:
                 raise ConfigError("--mode off needs --steps (or a preset with sigma and epsilon to copy the length)")
-            steps = (pld.max_steps(q, sigma, cfg.delta, eps_target) if conv == "pld" else
-                     accountant.max_steps(q, sigma, cfg.delta, eps_target, conv))
+            steps = plan_max_steps(q, sigma, cfg.delta, eps_target, conv)
         return PrivacyPlan(n, q, None, steps, math.inf, prior)  # non-private: no release is composed
 
     calibrated_for = None
@@ -455,15 +470,12 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
         calibrated_for = cfg.sigma_calibration_steps or steps
         if eps_target is None or calibrated_for is None:
             raise ConfigError("give --sigma, or --epsilon together with --steps to calibrate sigma")
-        sigma = (pld.calibrate_noise_multiplier(q, calibrated_for, cfg.delta, eps_target,
-                                                [r.event() for r in releases]) if conv == "pld" else
-                 accountant.calibrate_noise_multiplier(q, calibrated_for, cfg.delta, eps_target, conv, base_rdp=base))
+        sigma = plan_noise_multiplier(q, calibrated_for, cfg.delta, eps_target, conv, releases)
         steps = steps if steps is not None else calibrated_for
     elif steps is None:
         if eps_target is None:
             raise ConfigError("give --steps or --epsilon: with neither, the run has no length")
-        steps = (pld.max_steps(q, sigma, cfg.delta, eps_target, [r.event() for r in releases]) if conv == "pld" else
-                 accountant.max_steps(q, sigma, cfg.delta, eps_target, conv, base_rdp=base))
+        steps = plan_max_steps(q, sigma, cfg.delta, eps_target, conv, releases)
         if steps == 0:
             raise PrivacyBudgetError(f"a single step with sigma={sigma} and q={q:.4g} already exceeds "
                                      f"epsilon={eps_target}: raise --sigma or --epsilon")

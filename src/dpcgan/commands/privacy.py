@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
-from ..privacy import accountant, pld
+from ..config import plan_epsilon, plan_max_steps, plan_noise_multiplier
+from ..privacy import accountant
 
 
 def add_parser(sub) -> None:
@@ -37,18 +38,15 @@ def run(args) -> int:
     print(f"sample rate q = {q:.6g}, delta = {args.delta:g}, RDP orders 1.1..10.9, 12..63")
     if given == (True, True, False):
         for conv in accountant.CONVERSIONS:
-            eps = (pld.plan_epsilon(q, args.sigma, args.steps, args.delta) if conv == "pld" else
-                   accountant.epsilon(q, args.sigma, args.steps, args.delta, conv))
+            eps = plan_epsilon(q, args.sigma, args.steps, args.delta, conv, [])
             print(f"epsilon ({conv:7s}) = {eps:.4f}")
     elif given == (False, True, True):
         for conv in accountant.CONVERSIONS:
-            s = (pld.calibrate_noise_multiplier(q, args.steps, args.delta, args.epsilon) if conv == "pld" else
-                 accountant.calibrate_noise_multiplier(q, args.steps, args.delta, args.epsilon, conv))
+            s = plan_noise_multiplier(q, args.steps, args.delta, args.epsilon, conv)
             print(f"sigma    ({conv:7s}) = {s:.4f}  (smallest noise multiplier with epsilon <= {args.epsilon})")
     elif given == (True, False, True):
         for conv in accountant.CONVERSIONS:
-            t = (pld.max_steps(q, args.sigma, args.delta, args.epsilon) if conv == "pld" else
-                 accountant.max_steps(q, args.sigma, args.delta, args.epsilon, conv))
+            t = plan_max_steps(q, args.sigma, args.delta, args.epsilon, conv)
             print(f"steps    ({conv:7s}) = {t}  (step {t + 1} would exceed epsilon = {args.epsilon})")
     else:
         raise ConfigError("give two of --sigma, --steps, --epsilon (the third is computed)")

@@ -20,6 +20,7 @@ from opacus.accountants.analysis import rdp as opacus_rdp
 from ..errors import PrivacyBudgetError
 from . import pld
 from .events import RELEASES, SampledGaussianEvent
+from .search import largest_count, smallest_noise
 
 # The paper's orders: {1.1, 1.2, ..., 10.9} and {12, ..., 63} (also Opacus' defaults).
 ORDERS: tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))
@@ -74,21 +75,7 @@ def max_steps(sample_rate: float, noise_multiplier: float, delta: float, target_
     """The largest T with epsilon(T) <= target: running T steps meets the budget, step T+1 would exceed it."""
     rdp1 = rdp_curve(sample_rate, noise_multiplier, 1)  # RDP composes linearly: T steps cost T * rdp1
     base = _no_rdp_if_none(base_rdp)
-
-    def eps(t: int) -> float:
-        return epsilon_from_rdp(base + rdp1 * t, delta, conversion)[0]
-
-    if eps(1) > target_epsilon:
-        return 0
-    lo, hi = 1, 2
-    while hi < limit and eps(hi) <= target_epsilon:
-        lo, hi = hi, hi * 2
-    if hi >= limit and eps(limit) <= target_epsilon:
-        return limit
-    while hi - lo > 1:  # invariant: eps(lo) <= target < eps(hi)
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if eps(mid) <= target_epsilon else (lo, mid)
-    return lo
+    return largest_count(lambda t: epsilon_from_rdp(base + rdp1 * t, delta, conversion)[0] <= target_epsilon, limit)
 
 
 def calibrate_noise_multiplier(sample_rate: float, steps: int, delta: float, target_epsilon: float,
@@ -100,18 +87,8 @@ def calibrate_noise_multiplier(sample_rate: float, steps: int, delta: float, tar
     """
     if base_rdp is not None and epsilon_from_rdp(base_rdp, delta, conversion)[0] >= target_epsilon:
         raise PrivacyBudgetError(f"the other releases alone already spend epsilon >= {target_epsilon}")
-    lo, hi = 0.0, 1.0
-    while epsilon(sample_rate, hi, steps, delta, conversion, base_rdp) > target_epsilon:
-        lo, hi = hi, hi * 2
-        if hi > 1e6:
-            raise PrivacyBudgetError(f"no noise multiplier reaches epsilon={target_epsilon} in {steps} steps")
-    while hi - lo > rel_tol * hi:
-        mid = (lo + hi) / 2
-        if mid > 0 and epsilon(sample_rate, mid, steps, delta, conversion, base_rdp) <= target_epsilon:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_noise(lambda s: epsilon(sample_rate, s, steps, delta, conversion, base_rdp) <= target_epsilon,
+                          rel_tol, f"epsilon={target_epsilon} in {steps} steps")
 
 
 class PrivacyLedger:

@@ -18,6 +18,7 @@ import math
 
 from ..errors import PrivacyBudgetError
 from .events import SampledGaussianEvent
+from .search import largest_count, smallest_noise
 
 VALUE_DISCRETIZATION = 1e-3   # dp-accounting's grid of privacy-loss values (pessimistic rounding: an upper bound)
 
@@ -72,20 +73,8 @@ def plan_epsilon(sample_rate: float, noise_multiplier: float, steps: int, delta:
 def max_steps(sample_rate: float, noise_multiplier: float, delta: float, target_epsilon: float, releases=(),
               limit: int = 10**7) -> int:
     """The largest T with plan_epsilon(T) <= target (0 if not even one step fits)."""
-    def fits(t: int) -> bool:
-        return plan_epsilon(sample_rate, noise_multiplier, t, delta, releases) <= target_epsilon
-
-    if not fits(1):
-        return 0
-    lo, hi = 1, 2
-    while hi < limit and fits(hi):
-        lo, hi = hi, hi * 2
-    if hi >= limit and fits(limit):
-        return limit
-    while hi - lo > 1:  # invariant: fits(lo), not fits(hi)
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
+    return largest_count(lambda t: plan_epsilon(sample_rate, noise_multiplier, t, delta, releases) <= target_epsilon,
+                         limit)
 
 
 def calibrate_noise_multiplier(sample_rate: float, steps: int, delta: float, target_epsilon: float, releases=(),
@@ -93,15 +82,5 @@ def calibrate_noise_multiplier(sample_rate: float, steps: int, delta: float, tar
     """The smallest sigma (to rel_tol, rounded up) such that `steps` D steps and the releases cost <= target."""
     if events_epsilon(list(releases), delta) >= target_epsilon:
         raise PrivacyBudgetError(f"the other releases alone already spend epsilon >= {target_epsilon}")
-    lo, hi = 0.0, 1.0
-    while plan_epsilon(sample_rate, hi, steps, delta, releases) > target_epsilon:
-        lo, hi = hi, hi * 2
-        if hi > 1e6:
-            raise PrivacyBudgetError(f"no noise multiplier reaches epsilon={target_epsilon} in {steps} steps")
-    while hi - lo > rel_tol * hi:
-        mid = (lo + hi) / 2
-        if mid > 0 and plan_epsilon(sample_rate, mid, steps, delta, releases) <= target_epsilon:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_noise(lambda s: plan_epsilon(sample_rate, s, steps, delta, releases) <= target_epsilon, rel_tol,
+                          f"epsilon={target_epsilon} in {steps} steps")
