@@ -21,7 +21,7 @@ import torch
 
 from _common import (DEFAULT_DATA, REPO, RESULTS, command, machine, parse_sets, start_training_benchmark,
                      train_or_reuse, write_result)
-from dpcgan.config import PRESETS, preset
+from dpcgan.config import PRESET_NAMES, auto_config, preset
 from dpcgan.data import load_dataset
 from dpcgan.evaluate import evaluate_synthetic
 from dpcgan.evaluate.cnn import CNNSettings
@@ -65,7 +65,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--epsilon", type=float, required=True)
-    ap.add_argument("--preset", default="mnist-eps10", choices=sorted(PRESETS))
+    ap.add_argument("--preset", default="mnist-eps10", choices=PRESET_NAMES,
+                    help="a preset, or auto: the recipe --preset auto chooses for this n, epsilon, shape and K")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="key=JSON change to the recipe")
     ap.add_argument("--threads", type=int, default=2)
@@ -76,13 +77,18 @@ def main() -> None:
     args = ap.parse_args()
     code_commit = start_training_benchmark(args.threads)
     changes = parse_sets(args.set)
-    cfg = preset(args.preset).replace(dataset=args.dataset, target_epsilon=args.epsilon, noise_multiplier=None,
-                                      seed=args.seed, **changes)
-    if args.steps is not None:
-        cfg = cfg.replace(steps=args.steps)
     train_all = load_dataset(args.dataset, "train", args.data_dir)
     test = load_dataset(args.dataset, "test", args.data_dir)
     train = balanced_subset(train_all, args.n)
+    if args.preset == "auto":   # as `dpcgan train --dataset SUBSET --epsilon E` (auto, its default) would choose
+        base, reasons = auto_config(len(train), tuple(train.x.shape[1:]), train.num_classes, args.epsilon)
+        print("\n".join(f"auto: {r}" for r in reasons), flush=True)
+    else:
+        base = preset(args.preset)
+    cfg = base.replace(dataset=args.dataset, target_epsilon=args.epsilon, noise_multiplier=None, seed=args.seed,
+                       **changes)
+    if args.steps is not None:
+        cfg = cfg.replace(steps=args.steps)
     recipe = args.preset + (f" + `{json.dumps(changes)}`" if changes else "") + \
         (f" (--steps {args.steps}: smoke test)" if args.steps else "")
     out = Path(args.runs) / f"{args.dataset}-n{args.n}-eps{args.epsilon:g}-{args.preset}-s{args.seed}" \

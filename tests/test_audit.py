@@ -56,7 +56,7 @@ def audited_run(tmp_path_factory, mnist_small):
     p = tmp_path_factory.mktemp("data") / "train.npz"
     np.savez(p, x=mnist_small.x[:, 0].numpy(), y=mnist_small.y.numpy())
     out = tmp_path_factory.mktemp("runs") / "a"
-    assert main(["train", "--dataset", str(p), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1", "--steps", "60",
+    assert main(["train", "--preset", "paper", "--dataset", str(p), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1", "--steps", "60",
                  "--seed", "0", "--out", str(out), "--no-progress"]) == 0
     return out
 

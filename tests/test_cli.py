@@ -16,7 +16,7 @@ from dpcgan.privacy import accountant
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, small_npz):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    rc = main(["--threads", "2", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
+    rc = main(["--threads", "2", "train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
                "--steps", "40", "--seed", "1", "--out", str(out), "--no-progress", "--log-every", "10"])
     assert rc == 0
     return out
@@ -89,7 +89,7 @@ def corrupt_gz_dir(tmp_path, shared_data):
 ])
 def test_bad_training_inputs_exit_2_with_a_clear_message(args, match, small_npz, tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100", "--out", str(out), "--no-progress", *args])
+    rc = main(["train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100", "--out", str(out), "--no-progress", *args])
     err = capsys.readouterr().err
     assert rc == 2 and match in err, err
     assert not out.exists() and not list(tmp_path.glob("run.partial-*"))
@@ -122,7 +122,7 @@ def test_overwrite_replaces_a_run_but_never_a_foreign_directory(small_npz, tmp_p
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
-    rc = main(["train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1", "--steps", "3",
+    rc = main(["train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1", "--steps", "3",
                "--out", str(foreign), "--overwrite", "--no-progress"])
     assert rc == 2 and "not a dpcgan run" in capsys.readouterr().err
     assert (foreign / "thesis.tex").read_text() == "precious"

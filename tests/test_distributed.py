@@ -267,7 +267,7 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(capsys):
 # --- torchrun end to end ----------------------------------------------------------------------------------------
 
 def train_args(npz, out, seed=True):
-    return ["train", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
+    return ["train", "--preset", "paper", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
             "--steps", str(STEPS),
             "--checkpoint-every", "40", "--log-every", "10", "--out", str(out), "--no-progress",
             "--device", "cpu"] + (["--seed", "3"] if seed else [])

@@ -18,7 +18,7 @@ from dpcgan.evaluate.report import ROWS
 @pytest.fixture(scope="module")
 def own_run(tmp_path_factory, small_npz):
     out = tmp_path_factory.mktemp("own") / "run"
-    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+    assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                  "--sigma", "1.1", "--steps", "10", "--log-every", "5", "--seed", "0", "--out", str(out),
                  "--no-progress"]) == 0
     return out

@@ -77,7 +77,7 @@ def other_architecture_checkpoint(tmp):
     """An interrupted run whose checkpoint was written for another architecture (hidden=64, not 128)."""
     x, y = digits()
     data = npz(tmp, x, y)
-    assert main(["train", "--dataset", data, "--num-classes", "10", "--batch-size", "10", "--sigma", "1", "--steps", "3", "--seed", "0",
+    assert main(["train", "--preset", "paper", "--dataset", data, "--num-classes", "10", "--batch-size", "10", "--sigma", "1", "--steps", "3", "--seed", "0",
                  "--out", str(tmp / "donor"), "--no-progress"]) == 0
     partial = tmp / "victim.partial"
     (partial / "private").mkdir(parents=True)
@@ -122,7 +122,7 @@ CASES = {
     "label out of range": (lambda tmp, s: bad_npz("label_range")(tmp), "labels must lie in [0, 9]"),
     "label set not given for own data": (lambda tmp, s: ["--dataset", npz(tmp, *digits())] + NO_LABEL_SET,
                                          "is required for your own data"),
-    "too few records for q": (lambda tmp, s: ["--dataset", npz(tmp, *digits(50)), "--batch-size", "600"], "must be smaller than the dataset size"),
+    "too few records for q": (lambda tmp, s: ["--preset", "paper", "--dataset", npz(tmp, *digits(50)), "--batch-size", "600"], "must be smaller than the dataset size"),
     "epsilon <= 0": (lambda tmp, s: ["--dataset", npz(tmp, *digits()), "--epsilon", "0"], "--epsilon must be a positive"),
     "delta >= 1/n": (lambda tmp, s: ["--dataset", npz(tmp, *digits()), "--batch-size", "10", "--delta", "0.01"], "--delta must be < 1/n"),
     "unknown dataset": (lambda tmp, s: ["--dataset", "imagenet"], "unknown dataset 'imagenet'"),

@@ -12,7 +12,7 @@ from dpcgan.train.checkpoint import CHECKPOINT_NAME
 
 
 def train_args(npz, out):
-    return ["--threads", "1", "train", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100",
+    return ["--threads", "1", "train", "--preset", "paper", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100",
             "--sigma", "1.1", "--steps", "30", "--checkpoint-every", "10", "--log-every", "5", "--seed", "0",
             "--out", str(out), "--no-progress"]
 

@@ -418,7 +418,7 @@ def test_item2_a_class_with_one_record_leaves_no_trace_in_the_released_files(mni
     reports = {}
     for name, path in paths.items():
         out = tmp_path / f"run-{name}"
-        assert main(["--threads", "1", "train", "--dataset", str(path), "--num-classes", "10", "--batch-size", "50",
+        assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(path), "--num-classes", "10", "--batch-size", "50",
                      "--sigma", "1.0", "--steps", "4", "--seed", "0", "--out", str(out), "--no-progress"]) == 0
         reports[name] = {f: json.loads((out / f).read_text()) for f in ("config.json", "privacy.json")}
     assert reports["with"] == reports["without"]  # byte-for-byte the same public files
@@ -438,7 +438,7 @@ def test_item2_private_training_refuses_a_label_set_read_off_the_labels(small_np
               progress=False)
     given = load_dataset(str(small_npz), "train", num_classes=10)
     assert not given.label_set_inferred
-    assert main(["train", "--dataset", str(small_npz), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert main(["train", "--preset", "paper", "--dataset", str(small_npz), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--num-classes K (or --label-names FILE) is required" in err and not (tmp_path / "r").exists()
 
@@ -450,7 +450,7 @@ def test_items8_9_private_files_are_apart_and_public_files_hold_no_path_or_wall_
     from dpcgan.train.run_dir import RELEASABLE_FILES
 
     out = tmp_path / "run"
-    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+    assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                  "--sigma", "1.1", "--steps", "10", "--log-every", "5", "--seed", "0", "--out", str(out),
                  "--no-progress"]) == 0
     top = {p.name for p in out.iterdir()}
@@ -567,7 +567,7 @@ def test_item11_a_seeded_run_says_not_for_release_everywhere(small_npz, tmp_path
     from dpcgan.cli import main
 
     out = tmp_path / "run"
-    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+    assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                  "--sigma", "1.1", "--steps", "5", "--epsilon", "8", "--seed", "0", "--out", str(out),
                  "--no-progress"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()

@@ -33,7 +33,7 @@ def grey_folder(root, *, size=S, per_class=4):
 
 def quick_train(folder, out, *extra, steps=1):
     names = folder.parent / "labels.txt"
-    return main(["--threads", "1", "train", "--dataset", str(folder), "--label-names", str(names), "--batch-size", "3", "--sigma", "1.0", "--steps", str(steps), "--seed", "0", "--delta", "1e-3",
+    return main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(folder), "--label-names", str(names), "--batch-size", "3", "--sigma", "1.0", "--steps", str(steps), "--seed", "0", "--delta", "1e-3",
                  "--set", "hidden=8", "--set", "progress_grids=0", "--no-progress", "--out", str(out), *extra])
 
 

@@ -33,7 +33,7 @@ def tiny_run(tmp_path_factory, small_npz):
     out = tmp_path_factory.mktemp("report") / "tiny"
     names = out.parent / "names.txt"
     names.write_text("\n".join(NAMES) + "\n")
-    rc = main(["--threads", "1", "train", "--dataset", str(small_npz), "--label-names", str(names), "--batch-size", "100",
+    rc = main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(small_npz), "--label-names", str(names), "--batch-size", "100",
                "--sigma", "1.1", "--steps", "20", "--seed", "0", "--out", str(out), "--no-progress", "--log-every", "5"])
     assert rc == 0
     return out
@@ -207,7 +207,7 @@ def test_report_with_label_names_progress_evaluation_and_audit(decorated_run):
 
 def test_report_of_a_non_private_run_says_no_guarantee(small_npz, tmp_path):
     out = tmp_path / "off"
-    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+    assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                  "--mode", "off", "--steps", "10", "--log-every", "5", "--out", str(out), "--no-progress"]) == 0
     html, card = report(out)
     # samples, progress grids and losses: no epsilon curve, no clipping in --mode off

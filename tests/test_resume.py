@@ -18,7 +18,7 @@ STEPS = 240
 
 
 def train_args(npz, out, seed=True):
-    return ["--threads", "1", "train", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
+    return ["--threads", "1", "train", "--preset", "paper", "--dataset", str(npz), "--num-classes", "10", "--batch-size", "100", "--sigma", "1.1",
             "--steps", str(STEPS), "--checkpoint-every", "40", "--log-every", "20", "--out", str(out),
             "--no-progress"] + (["--seed", "5"] if seed else [])
 

@@ -98,7 +98,7 @@ def test_image_folder_trains_with_public_label_names(mnist_small, tmp_path, caps
     names = tmp_path / "labels.txt"
     names.write_text("cat\ndog\nowl\nfox\n")                  # fox: a public class with no images
     out = tmp_path / "run"
-    args = ["--threads", "1", "train", "--dataset", str(folder), "--batch-size", "10", "--sigma", "1.0",
+    args = ["--threads", "1", "train", "--preset", "paper", "--dataset", str(folder), "--batch-size", "10", "--sigma", "1.0",
             "--steps", "4", "--seed", "0", "--out", str(out), "--no-progress", "--delta", "1e-3",
             "--image-size", "28", "--channels", "1"]
     assert main(args) == 2
@@ -121,7 +121,7 @@ def test_image_folder_sizes_and_architectures(mnist_small, tmp_path, capsys):
     folder = make_folder(tmp_path / "mixed", mnist_small, size=30)
     names = tmp_path / "labels.json"
     names.write_text(json.dumps(["cat", "dog", "owl"]))
-    base = ["train", "--dataset", str(folder), "--label-names", str(names), "--batch-size", "10", "--sigma", "1",
+    base = ["train", "--preset", "paper", "--dataset", str(folder), "--label-names", str(names), "--batch-size", "10", "--sigma", "1",
             "--steps", "2", "--seed", "0", "--no-progress", "--delta", "1e-3", "--channels", "1"]
     assert main(base + ["--out", str(tmp_path / "a")]) == 2
     assert "--image-size" in capsys.readouterr().err         # the public shape is required, never read off
@@ -205,7 +205,7 @@ def test_interrupt_message_and_resume_hint_agree(mnist_small, small_npz, tmp_pat
     npz.write_bytes(small_npz.read_bytes())
     monkeypatch.chdir(data_dir)
     out = tmp_path / "run"
-    assert main(["--threads", "1", "train", "--dataset", "d.npz", "--num-classes", "10", "--batch-size", "100",
+    assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", "d.npz", "--num-classes", "10", "--batch-size", "100",
                  "--sigma", "1.1", "--steps", "40", "--checkpoint-every", "20", "--seed", "0", "--out", str(out),
                  "--no-progress"]) == 130
     err = capsys.readouterr().err
@@ -218,7 +218,7 @@ def test_interrupt_message_and_resume_hint_agree(mnist_small, small_npz, tmp_pat
 
 
 def test_off_a_terminal_progress_is_plain_lines(small_npz, tmp_path, capsys):
-    assert main(["--threads", "1", "train", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
+    assert main(["--threads", "1", "train", "--preset", "paper", "--dataset", str(small_npz), "--num-classes", "10", "--batch-size", "100",
                  "--sigma", "1.1", "--steps", "20", "--log-every", "10", "--seed", "0",
                  "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err

@@ -1,7 +1,8 @@
 """One object to fit and sample, like synthcity, SmartNoise Synth or SDV, with dpcgan's exact ledger behind it.
 
     from dpcgan import DPCGAN
-    m = DPCGAN(preset="mnist-eps10", epsilon=5.0, delta=1e-5)          # any TrainConfig field as a keyword
+    m = DPCGAN(epsilon=5.0, delta=1e-5)          # preset "auto": chosen from n, epsilon, shape, K at fit; any
+                                                 # TrainConfig field as a keyword overrides it
     m.fit(x, y, labels=["benign", "malignant", "normal"])             # or num_classes=K
     x_syn, y_syn = m.sample(10_000)
     m.epsilon, m.privacy_report()
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import TrainConfig, preset as preset_config, validate
+from .config import AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, auto_config, preset as preset_config, validate
 from .data.arrays import check_label_names, images_from_arrays
 from .errors import DPCGANError
 from .sample import load_generator, run_label_names, sample_synthetic
@@ -31,20 +32,27 @@ from .sample import load_generator, run_label_names, sample_synthetic
 
 class DPCGAN:
     """A DP-CGAN with a fixed configuration: the preset, with `epsilon`, `delta` and any TrainConfig field
-    overridden. The label set (names or K) is a public input given to `fit`."""
+    overridden. The label set (names or K) is a public input given to `fit`.
 
-    def __init__(self, preset: str = "mnist-eps10", *, epsilon: float | None = None, delta: float | None = None,
+    preset "auto" (the default) chooses the recipe at `fit` from public facts only (n, epsilon, delta, the image
+    shape, K; `auto_reasons` says what it chose and why); a table given to an auto model trains with the table
+    preset table-eps1."""
+
+    def __init__(self, preset: str = "auto", *, epsilon: float | None = None, delta: float | None = None,
                  threads: int | None = None, **overrides):
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise DPCGANError(f"unknown setting(s) {unknown}: the keywords are TrainConfig fields ({sorted(known)})")
-        cfg = preset_config(preset)
+        self.auto = preset == "auto"
+        cfg = AUTO_BASE if self.auto else preset_config(preset)
         if epsilon is not None:
             # a cap with a calibrating preset: sigma is calibrated to spend it in the preset's D steps
             overrides.setdefault("target_epsilon", epsilon)
         if delta is not None:
             overrides.setdefault("delta", delta)
+        self._overrides = dict(overrides)   # what the user set: kept over auto's choices at fit
+        self.auto_reasons: list[str] = []
         self.config: TrainConfig = cfg.replace(**overrides)
         validate(self.config)
         if threads is not None and not (isinstance(threads, int) and threads >= 1):
@@ -83,8 +91,17 @@ class DPCGAN:
             labels = check_label_names(labels, source="labels")
         data = images_from_arrays(x, y, label_names=labels, num_classes=num_classes, name="array")
         self._names_in = labels is not None and np.asarray(y if not hasattr(y, "numpy") else y.numpy()).dtype.kind in "USO"
-        cfg = self.config.replace(dataset="array", num_classes=data.num_classes,
-                                  label_names=tuple(labels) if labels is not None else None)
+        cfg = self.config
+        if self.auto:
+            cfg, self.auto_reasons = auto_config(len(data), tuple(data.x.shape[1:]), data.num_classes,
+                                                 self._overrides.get("target_epsilon"), self._overrides.get("delta"))
+            cfg = cfg.replace(**self._overrides)
+            validate(cfg)
+            if progress:
+                for reason in self.auto_reasons:
+                    print(f"auto: {reason}", flush=True)
+        cfg = cfg.replace(dataset="array", num_classes=data.num_classes,
+                          label_names=tuple(labels) if labels is not None else None)
         if resume and out is None:
             raise DPCGANError("resume=True needs the out= directory of the interrupted fit")
         if out is None:
@@ -113,6 +130,9 @@ class DPCGAN:
             schema = declare_public(schema)
         if label_column is not None and label_column != schema.label:
             raise DPCGANError(f"label_column {label_column!r} differs from the schema's label {schema.label!r}")
+        if self.auto:   # auto is a recipe for images; tables get the table default
+            self.config = preset_config(DEFAULT_TABLE_PRESET).replace(**self._overrides)
+            validate(self.config)
         if self.config.arch != "table-mlp":
             raise DPCGANError(f"tables train with a table preset: DPCGAN('table-eps1' or 'table-eps10', ...) "
                               f"(this model's architecture is {self.config.arch!r})")
@@ -216,6 +236,7 @@ class DPCGAN:
         model = cls.__new__(cls)
         model.config = TrainConfig.from_dict(json.loads(config_file.read_text())["config"])
         model.run_dir, model._temporary = run, None
+        model.auto, model._overrides, model.auto_reasons, model.threads = False, {}, [], None
         model._names_in = model.config.label_names is not None
         return model
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import auto_recipe
 from .data.sampler import poisson_sample_rate
 from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant, pld
@@ -209,9 +210,27 @@ PRESETS |= {
 }
 
 
+# --preset auto (auto_recipe.py): the recipe is chosen from n, epsilon, delta, the image shape and K, so it is
+# resolved where those are known (`dpcgan train`, DPCGAN.fit, `dpcgan presets --explain`); this is the base its
+# choices are applied to. The headline accounting is PLD: the same promise with less noise than RDP.
+AUTO_BASE = _MNIST_EPS1.replace(dataset="", conversion="pld", warm_start_noise=0.0)
+PRESET_NAMES = (*sorted(PRESETS), auto_recipe.NAME)
+DEFAULT_TABLE_PRESET = "table-eps1"   # tables given no preset
+
+
+def auto_config(n: int, image_shape: tuple[int, int, int], num_classes: int, epsilon: float | None = None,
+                delta: float | None = None) -> tuple[TrainConfig, list[str]]:
+    """The auto recipe for this data (public facts only) and one line of reason per choice. epsilon None: 10."""
+    reasons = [] if epsilon is not None else ["epsilon 10: auto's default (set --epsilon)"]
+    choice = auto_recipe.choose(n, 10.0 if epsilon is None else epsilon, tuple(image_shape), num_classes, delta)
+    return AUTO_BASE.replace(**choice.changes), reasons + choice.reasons
+
 def preset(name: str) -> TrainConfig:
+    if name == auto_recipe.NAME:
+        raise ConfigError("the auto recipe depends on the data's size and shape: resolve it with auto_config(n, shape, "
+                          "K, epsilon, delta)")
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}: choose one of {list(PRESET_NAMES)}")
     return PRESETS[name]
 
 

@@ -12,11 +12,11 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import MODES, PRESETS, TrainConfig, preset
+from ..config import MODES, PRESET_NAMES, TrainConfig, auto_config, preset
 from ..data import BENCHMARKS, load_dataset
 from ..data.arrays import is_image_folder, missing_shape_message, read_label_names
-from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark
-from ..errors import ConfigError
+from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark, not_a_dataset
+from ..errors import ConfigError, DataError
 from ..models import check_image_shape_for_arch
 from .train_common import final_line, preset_name, print_plan, read_config_file
 
@@ -45,7 +45,9 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", help="'mnist', 'fashion-mnist', a .npz file with x and y, a directory with x.npy and "
                    "y.npy, or an image folder (one subfolder per class)")
-    p.add_argument("--preset", default=None, choices=sorted(PRESETS), help="hyperparameter preset (default: paper)")
+    p.add_argument("--preset", default=None, choices=PRESET_NAMES, help="hyperparameter preset (default: auto for "
+                   "your own images: chosen from n, epsilon, delta, the image shape and K, each choice printed; "
+                   "paper for mnist and fashion-mnist)")
     p.add_argument("--config", metavar="FILE", help="TOML or JSON file of TrainConfig fields (a run's config.json "
                    "works); may name a 'preset'; flags override it")
     p.add_argument("--mode", choices=MODES, help="split: DP-CGAN; joint: basic DP-GAN; off: non-private")
@@ -103,8 +105,12 @@ def config_from_args(args) -> TrainConfig:
     --steps T alone: keep the preset's sigma (a calibrating preset: calibrated for its own steps).
     """
     file = read_config_file(args.config) if getattr(args, "config", None) else {}
-    cfg = preset(preset_name(args, file))
+    name = preset_name(args, file)
     file.pop("preset", None)
+    if name == "auto":
+        cfg, args.auto_reasons = auto_from_args(args, file)
+    else:
+        cfg = preset(name)
     try:
         cfg = cfg.replace(**file)
     except TypeError as e:
@@ -125,6 +131,34 @@ def config_from_args(args) -> TrainConfig:
     if args.epsilon is not None and args.steps is not None and args.sigma is None:
         changes["noise_multiplier"] = None
     return cfg.replace(**changes, **parse_set(getattr(args, "set", None) or []))
+
+
+def auto_from_args(args, file: dict) -> tuple[TrainConfig, list[str]]:
+    """The auto recipe for the data the flags name, from public facts only: n from the file's headers (or the
+    folder's file count), the shape from the arrays' header or --channels/--image-size, K from the label set,
+    epsilon and delta as given. Flags and the config file still override each choice."""
+    def given(flag: str, field: str):
+        value = getattr(args, flag, None)
+        return value if value is not None else file.get(field)
+
+    dataset = given("dataset", "dataset") or "mnist"
+    if is_benchmark(dataset):
+        shape, k = (1, 28, 28), BENCHMARKS[dataset].num_classes
+    else:
+        if not Path(dataset).exists():
+            raise DataError(not_a_dataset(dataset))
+        names = read_label_names(args.label_names) if getattr(args, "label_names", None) else file.get("label_names")
+        k = given("num_classes", "num_classes") or (len(names) if names else None)
+        if k is None:
+            raise ConfigError(missing_label_set_message(dataset))
+        if is_image_folder(dataset):
+            size, channels = given("image_size", "image_size"), given("channels", "channels")
+            if size is None or channels is None:
+                raise ConfigError(missing_shape_message(dataset))
+            shape = (channels, size, size)
+        else:
+            shape = dataset_image_shape(dataset)
+    return auto_config(dataset_size(dataset), shape, k, given("epsilon", "target_epsilon"), given("delta", "delta"))
 
 
 def parse_set(items: list[str]) -> dict:
@@ -149,16 +183,26 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+def print_auto_reasons(args) -> None:
+    """What --preset auto chose and why, one line a choice (before the plan, which gives the exact sigma)."""
+    for reason in getattr(args, "auto_reasons", None) or ():
+        print(f"auto: {reason}", flush=True)
+
+
 def own_data(cfg) -> bool:
     return not is_benchmark(cfg.dataset) and (Path(cfg.dataset).exists() or cfg.dataset.endswith(".npz"))
 
 
 def require_public_label_set(cfg) -> None:
     if own_data(cfg) and cfg.num_classes is None and cfg.label_names is None and cfg.mode != "off":
-        what = "--label-names FILE (e.g. `ls DIR > labels.txt`)" if is_image_folder(cfg.dataset) else \
-            "--num-classes K (or --label-names FILE)"
-        raise ConfigError(f"{what} is required for your own data ({cfg.dataset}): the label set is a public input; "
-                          "reading it off the private data is not covered by the guarantee")
+        raise ConfigError(missing_label_set_message(cfg.dataset))
+
+
+def missing_label_set_message(dataset: str) -> str:
+    what = "--label-names FILE (e.g. `ls DIR > labels.txt`)" if is_image_folder(dataset) else \
+        "--num-classes K (or --label-names FILE)"
+    return (f"{what} is required for your own data ({dataset}): the label set is a public input; reading it off the "
+            "private data is not covered by the guarantee")
 
 
 def require_public_image_shape(cfg) -> None:
@@ -236,9 +280,9 @@ def _train(args, world, device) -> int:
     table = (is_table(args.dataset or "") or bool(getattr(args, "schema", None))
              or (args.preset or "").startswith("table-"))
     if table and not args.preset and not args.config:
-        from ..tables.train_cli import DEFAULT_PRESET
+        from ..config import DEFAULT_TABLE_PRESET
 
-        args.preset = DEFAULT_PRESET
+        args.preset = DEFAULT_TABLE_PRESET
     cfg = config_from_args(args)
     if table:
         from ..tables.train_cli import train_table
@@ -259,6 +303,7 @@ def _train(args, world, device) -> int:
         num_classes = BENCHMARKS[cfg.dataset].num_classes if is_benchmark(cfg.dataset) else cfg.num_classes
         if num_classes is None:
             raise ConfigError("--dry-run on your own data needs --num-classes K or --label-names FILE")
+        print_auto_reasons(args)
         print_plan(cfg, dataset_size(cfg.dataset), num_classes)
         return 0
     name = preset_name(args)
@@ -268,6 +313,7 @@ def _train(args, world, device) -> int:
                         label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
                         channels=cfg.channels)
     if world.main:
+        print_auto_reasons(args)
         print_plan(cfg, len(data), data.num_classes)
     result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
                    world=world, data_location={"data_dir": str(Path(args.data_dir).resolve())} if args.data_dir else None)

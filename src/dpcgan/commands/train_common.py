@@ -32,9 +32,20 @@ def read_config_file(path: str) -> dict:
 
 
 def preset_name(args, file: dict | None = None) -> str:
+    """The preset given (flag, then config file); else auto for your own images and paper for the benchmarks."""
     if file is None:
         file = read_config_file(args.config) if getattr(args, "config", None) else {}
-    return args.preset or file.get("preset") or "paper"
+    given = args.preset or file.get("preset")
+    if given:
+        return given
+    from ..config import DEFAULT_TABLE_PRESET
+    from ..data.datasets import is_benchmark
+    from ..tables.csvio import is_table
+
+    dataset = getattr(args, "dataset", None) or file.get("dataset") or "mnist"
+    if is_table(dataset) or getattr(args, "schema", None):
+        return DEFAULT_TABLE_PRESET
+    return "paper" if is_benchmark(dataset) else "auto"
 
 
 def final_line(result, cfg, world, device) -> str:

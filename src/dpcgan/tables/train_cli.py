@@ -10,12 +10,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..config import DEFAULT_TABLE_PRESET as DEFAULT_PRESET  # noqa: F401 (re-exported)
 from ..errors import ConfigError
 from ..privacy.schema_release import schema_release
 from .csvio import load_table, table_size
 from .schema import TableSchema, read_schema_file
-
-DEFAULT_PRESET = "table-eps1"
 
 
 def table_config(args, cfg, schema: TableSchema):

@@ -1,0 +1,122 @@
+"""`--preset auto`: a recipe chosen from public facts only (n, epsilon, delta, image shape, K).
+
+The fixed presets were tuned on MNIST and Fashion-MNIST at n = 60,000. At n = 5,000 the same batch and step count
+put about twelve times more noise on every averaged coordinate of D's gradient (sigma / B grows like sqrt(T) / (n
+epsilon) once sigma is large), and the samples become blobs. The rule below re-plans the run for the data it gets:
+
+1. D steps T and batch B. For each candidate (B, T) the noise multiplier that spends epsilon is computed (RDP,
+   the Opacus conversion: fast and a little conservative; the run itself calibrates with PLD). The rule takes the
+   longest run whose noise per averaged coordinate sigma / B stays at or below NOISE_PER_COORDINATE (the level of
+   the tuned 60,000-record presets), within the compute budget; when no run reaches it (small n or small epsilon)
+   it takes the shortest run, MIN_STEPS, since more steps only add noise. B is then the smallest batch whose
+   sigma / B is within BATCH_SLACK of the least at that T: a larger one costs time for almost no less noise.
+2. The recipe around D. Quiet gradients (sigma / B at the target) get the mnist-eps10 recipe (D 16 wide, 2 G steps
+   per D step, the DP warm start); noisy ones the mnist-eps1 recipe (D 64 wide, D lr 1e-3, 4 G steps per D step,
+   no warm start), which held up best where D's signal is weak (results/quality.md, results/owndata.md).
+3. delta = min(1e-5, 0.1 / n) unless given; the headline accounting is PLD (the same promise with less noise).
+
+Nothing here reads a record: n is public by assumption (as in every DP-SGD analysis with Poisson sampling), and the
+shape and label set are public inputs. `dpcgan presets --explain N EPS` prints the choices and their reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .privacy import accountant
+
+NAME = "auto"
+BATCHES = (64, 128, 256, 512, 1024)
+STEP_CHOICES = (1000, 2000, 3000, 5000)
+MIN_STEPS = STEP_CHOICES[0]
+NOISE_PER_COORDINATE = 1.6e-3    # sigma / B: mnist-eps10 runs at 1.3e-3, mnist-eps1 at 2.3e-3
+BATCH_SLACK = 0.10
+MAX_SAMPLE_RATE = 0.2            # q = B / n at most: larger batches are not "subsampled" enough to gain from it
+# B * T * (pixels / 784): per-example gradients dominate a run's time and grow with B, T and the image size.
+# mnist-eps10 (B 512, T 5,000 at 28 x 28) is the largest run kept: about 13 minutes on 2 cores.
+WORK_BUDGET = 2_560_000
+MNIST_PIXELS = 28 * 28
+WARM_START_MIN_PER_CLASS = 2_000  # the DP warm start's per-class means need this many records per class to be
+                                  # better than noise at s = 20 (noise per pixel of a mean: 20 * C_w / (n / K))
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What auto chose, with one line of reason per choice."""
+
+    changes: dict          # TrainConfig fields, applied over the auto base (flags override them)
+    reasons: list[str]
+    noise_per_coordinate: float   # sigma / B under the RDP estimate the choice was made with
+
+
+def _sigma(n: int, batch: int, steps: int, epsilon: float, delta: float) -> float:
+    # 1% is plenty to rank candidates (the run calibrates its own sigma to 1e-4)
+    return accountant.calibrate_noise_multiplier(batch / n, steps, delta, epsilon, conversion="opacus", rel_tol=1e-2)
+
+
+def default_delta(n: int) -> float:
+    return min(1e-5, 0.1 / n)
+
+
+def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classes: int,
+           delta: float | None = None) -> AutoChoice:
+    """The auto recipe for n records of image_shape (C, H, W) in num_classes classes at (epsilon, delta)."""
+    if not (epsilon > 0 and math.isfinite(epsilon)):
+        raise ConfigError(f"--epsilon must be a positive finite number (got {epsilon})")
+    if delta is not None and not 0 < delta < 1:
+        raise ConfigError(f"--delta must be in (0, 1) (got {delta})")
+    if n < 10 * num_classes or n < 100:
+        raise ConfigError(f"--preset auto needs at least 100 records and 10 per class (n = {n}, K = {num_classes}): "
+                          "too few records for a DP generator to learn from at any useful epsilon; to train anyway, name a preset "
+                          "(--preset paper) and its settings")
+    delta_given = delta is not None
+    delta = delta if delta_given else default_delta(n)
+    pixels = math.prod(image_shape)
+    budget = WORK_BUDGET * MNIST_PIXELS / pixels
+    batches = [b for b in BATCHES if b <= MAX_SAMPLE_RATE * n] or [min(BATCHES)]
+    noise: dict[tuple[int, int], float] = {}
+    for steps in STEP_CHOICES:
+        affordable = [b for b in batches if b * steps <= budget] or ([min(batches)] if steps == MIN_STEPS else [])
+        for b in affordable:
+            noise[(b, steps)] = _sigma(n, b, steps, epsilon, delta) / b
+
+    def least(steps: int) -> float:
+        return min(v for (b, t), v in noise.items() if t == steps)
+
+    quiet = [t for t in STEP_CHOICES if any(t == s for _, s in noise) and least(t) <= NOISE_PER_COORDINATE]
+    steps = max(quiet) if quiet else MIN_STEPS
+    best = least(steps)
+    batch = min(b for (b, t), v in noise.items() if t == steps and v <= best * (1 + BATCH_SLACK))
+    per_coord = noise[(batch, steps)]
+    reasons = []
+    if quiet:
+        reasons.append(f"D steps {steps}: the longest run (of {', '.join(map(str, STEP_CHOICES))}) within the compute "
+                       f"budget whose noise per averaged coordinate sigma/B stays <= {NOISE_PER_COORDINATE:g}")
+    else:
+        reasons.append(f"D steps {steps}: even the shortest run has sigma/B = {best:.2g} > {NOISE_PER_COORDINATE:g} "
+                       f"at n = {n}, epsilon = {epsilon:g}; more steps would only add noise")
+    reasons.append(f"batch B {batch} (q = {batch / n:.4g}): the smallest batch within {BATCH_SLACK:.0%} of the least "
+                   f"sigma/B at {steps} D steps (sigma/B = {per_coord:.2g}; q <= {MAX_SAMPLE_RATE:g})")
+    changes: dict = {"batch_size": batch, "steps": steps, "target_epsilon": epsilon, "delta": delta}
+    if not delta_given:
+        reasons.append(f"delta {delta:g}: min(1e-5, 0.1 / n)")
+    if quiet:
+        warm = n / num_classes >= WARM_START_MIN_PER_CLASS
+        changes |= {"d_hidden": 16, "d_lr": 5e-4, "d_lr_final": 5e-4, "g_steps_per_round": 2,
+                    "warm_start_noise": 20.0 if warm else 0.0}
+        reasons.append("quiet gradients (sigma/B at target): D 16 wide, D lr 5e-4, 2 G steps per D step "
+                       "(the mnist-eps10 recipe)")
+        reasons.append(f"DP warm start {'on (s = 20)' if warm else 'off'}: {n / num_classes:.0f} records per class "
+                       f"{'>=' if warm else '<'} {WARM_START_MIN_PER_CLASS}")
+    else:
+        changes |= {"d_hidden": 64, "d_lr": 1e-3, "d_lr_final": 1e-3, "g_steps_per_round": 4,
+                    "warm_start_noise": 0.0}
+        reasons.append("noisy gradients (sigma/B above target): D 64 wide, D lr 1e-3, 4 G steps per D step, no warm "
+                       "start (the mnist-eps1 recipe)")
+    clip = round(8.0 * math.sqrt(pixels / MNIST_PIXELS), 3)
+    changes["warm_start_clip"] = clip
+    if changes["warm_start_noise"]:
+        reasons.append(f"warm-start clip {clip:g}: 8 (MNIST's) scaled by sqrt(pixels / 784)")
+    return AutoChoice(changes=changes, reasons=reasons, noise_per_coordinate=per_coord)

@@ -1,0 +1,101 @@
+"""--preset auto (issue 22, item 1): the recipe is a function of public facts only (n, epsilon, delta, image shape,
+K), reproduces the tuned presets where they were tuned, is the default for own images, says what it chose, and
+never outranks what the user set."""
+
+import numpy as np
+import pytest
+
+from dpcgan import DPCGAN
+from dpcgan.cli import main
+from dpcgan.config import PRESETS, auto_config, resolve_plan
+from dpcgan.errors import ConfigError
+
+
+def test_auto_reproduces_the_presets_tuned_at_60000():
+    eps10, _ = auto_config(60_000, (1, 28, 28), 10, 10.0, 1e-5)
+    eps1, _ = auto_config(60_000, (1, 28, 28), 10, 1.0, 1e-5)
+    for got, tuned in ((eps10, PRESETS["mnist-eps10"]), (eps1, PRESETS["mnist-eps1"])):
+        for field in ("batch_size", "steps", "d_hidden", "d_lr", "g_steps_per_round", "g_batch_size",
+                      "warm_start_noise", "d_steps_per_g", "mode_seeking", "g_ema"):
+            assert getattr(got, field) == getattr(tuned, field), field
+
+
+def test_small_n_gets_fewer_steps_and_the_noisy_recipe():
+    cfg, reasons = auto_config(5_000, (1, 28, 28), 10, 10.0)
+    assert cfg.steps == 1000 and cfg.d_hidden == 64 and cfg.warm_start_noise == 0
+    assert cfg.batch_size <= 0.2 * 5_000
+    assert cfg.delta == 1e-5 and cfg.conversion == "pld"
+    assert any(r.startswith("D steps 1000") for r in reasons) and any(r.startswith("batch B") for r in reasons)
+    # the plan spends the cap with sigma calibrated by the accountant (nothing in auto sets sigma itself)
+    plan = resolve_plan(cfg, 5_000, 10)
+    assert cfg.noise_multiplier is None and 9.9 < plan.planned_epsilon <= 10.0
+
+
+def test_delta_default_follows_n_and_a_given_delta_is_kept():
+    big, reasons = auto_config(2_000_000, (1, 28, 28), 10, 3.0)
+    assert big.delta == pytest.approx(0.1 / 2_000_000) and any("delta" in r for r in reasons)
+    given, _ = auto_config(2_000_000, (1, 28, 28), 10, 3.0, 1e-8)
+    assert given.delta == 1e-8
+
+
+def test_larger_images_get_a_smaller_compute_budget():
+    grey28, _ = auto_config(60_000, (1, 28, 28), 10, 10.0)
+    rgb64, _ = auto_config(60_000, (3, 64, 64), 10, 10.0)
+    assert rgb64.batch_size * rgb64.steps < grey28.batch_size * grey28.steps
+    assert rgb64.warm_start_clip > grey28.warm_start_clip
+
+
+def test_too_few_records_is_a_clear_error():
+    with pytest.raises(ConfigError, match="at least 100 records"):
+        auto_config(50, (1, 28, 28), 2, 10.0)
+
+
+def write_npz(path, n, seed):
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), y=np.arange(n) % 4)
+    return str(path)
+
+
+def test_cli_default_for_own_data_is_auto_and_reads_no_record(tmp_path, capsys):
+    """Two datasets of the same public facts (n, shape, K) and different records get the same recipe and plan."""
+    outputs = []
+    for seed in (0, 1):
+        path = write_npz(tmp_path / f"d{seed}.npz", 3000, seed)
+        assert main(["train", "--dataset", path, "--num-classes", "4", "--epsilon", "3", "--dry-run"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    lines = outputs[0].splitlines()
+    assert sum(line.startswith("auto: ") for line in lines) >= 4
+    assert any("pld conversion" in line for line in lines)
+
+
+def test_flags_override_auto(tmp_path, capsys):
+    path = write_npz(tmp_path / "d.npz", 3000, 0)
+    assert main(["train", "--dataset", path, "--num-classes", "4", "--epsilon", "3", "--batch-size", "64",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "B = 64 of n = 3000" in out
+
+
+def test_auto_needs_the_label_set(tmp_path, capsys):
+    path = write_npz(tmp_path / "d.npz", 3000, 0)
+    assert main(["train", "--dataset", path, "--epsilon", "3", "--dry-run"]) == 2
+    assert "is required for your own data" in capsys.readouterr().err
+
+
+def test_presets_explain(capsys):
+    assert main(["presets", "--explain", "5000", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "D steps 1000" in out and "plan: q = " in out and "settings: batch_size=" in out
+    assert main(["presets", "--explain", "5000", "x"]) == 2
+
+
+def test_api_default_is_auto_and_user_settings_win(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (400, 8, 8), dtype=np.uint8)
+    y = np.arange(400) % 2
+    m = DPCGAN(epsilon=10.0, steps=2, seed=0, g_steps_per_round=1, log_every=1, checkpoint_every=0,
+               progress_grids=0, bn_recalibrate=0)
+    m.fit(x, y, num_classes=2, out=tmp_path / "run", progress=False)
+    assert m.auto_reasons and m.config.steps == 2 and m.config.g_steps_per_round == 1
+    assert m.config.batch_size == 64 and m.config.conversion == "pld"   # auto's batch for n = 400 (q <= 0.2: 64)
