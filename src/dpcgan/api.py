@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, auto_config, preset as preset_config, validate
+from .config import AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, apply_budget, auto_config, preset as preset_config, validate
 from .data.arrays import check_label_names, images_from_arrays
 from .errors import DPCGANError
 from .sample import load_generator, run_label_names, sample_synthetic
@@ -45,15 +45,17 @@ class DPCGAN:
         if unknown:
             raise DPCGANError(f"unknown setting(s) {unknown}: the keywords are TrainConfig fields ({sorted(known)})")
         self.auto = preset == "auto"
-        cfg = AUTO_BASE if self.auto else preset_config(preset)
-        if epsilon is not None:
-            # a cap with a calibrating preset: sigma is calibrated to spend it in the preset's D steps
-            overrides.setdefault("target_epsilon", epsilon)
         if delta is not None:
             overrides.setdefault("delta", delta)
+        # epsilon, sigma and steps combine as on the command line (config.apply_budget): epsilon with steps
+        # calibrates sigma to spend epsilon in those steps, sigma with steps runs them and reports epsilon, ...
+        if epsilon is None:
+            epsilon = overrides.pop("target_epsilon", None)
+        self._budget = {"epsilon": epsilon, "sigma": overrides.pop("noise_multiplier", None),
+                        "steps": overrides.pop("steps", None)}
         self._overrides = dict(overrides)   # what the user set: kept over auto's choices at fit
         self.auto_reasons: list[str] = []
-        self.config: TrainConfig = cfg.replace(**overrides)
+        self.config: TrainConfig = self._configure(AUTO_BASE if self.auto else preset_config(preset))
         validate(self.config)
         if threads is not None and not (isinstance(threads, int) and threads >= 1):
             raise DPCGANError(f"threads must be a positive integer (got {threads!r})")
@@ -93,9 +95,9 @@ class DPCGAN:
         self._names_in = labels is not None and np.asarray(y if not hasattr(y, "numpy") else y.numpy()).dtype.kind in "USO"
         cfg = self.config
         if self.auto:
-            cfg, self.auto_reasons = auto_config(len(data), tuple(data.x.shape[1:]), data.num_classes,
-                                                 self._overrides.get("target_epsilon"), self._overrides.get("delta"))
-            cfg = cfg.replace(**self._overrides)
+            base, self.auto_reasons = auto_config(len(data), tuple(data.x.shape[1:]), data.num_classes,
+                                                  self._budget["epsilon"], self._overrides.get("delta"))
+            cfg = self._configure(base)
             validate(cfg)
             if progress:
                 for reason in self.auto_reasons:
@@ -131,7 +133,7 @@ class DPCGAN:
         if label_column is not None and label_column != schema.label:
             raise DPCGANError(f"label_column {label_column!r} differs from the schema's label {schema.label!r}")
         if self.auto:   # auto is a recipe for images; tables get the table default
-            self.config = preset_config(DEFAULT_TABLE_PRESET).replace(**self._overrides)
+            self.config = self._configure(preset_config(DEFAULT_TABLE_PRESET))
             validate(self.config)
         if self.config.arch != "table-mlp":
             raise DPCGANError(f"tables train with a table preset: DPCGAN('table-eps1' or 'table-eps10', ...) "
@@ -144,6 +146,10 @@ class DPCGAN:
         result = train(cfg, data, out, overwrite=overwrite, progress=progress, device=device)
         self.config, self.run_dir = cfg, Path(result.run_dir)
         return self
+
+    def _configure(self, base: TrainConfig) -> TrainConfig:
+        """The preset (or auto's recipe), then epsilon / sigma / steps by the CLI's rule, then the other settings."""
+        return apply_budget(base, **self._budget).replace(**self._overrides)
 
     def _new_temporary(self) -> Path:
         """A private temporary folder for a fit without out=: readable by the owner only, and removed (with its
@@ -237,6 +243,7 @@ class DPCGAN:
         model.config = TrainConfig.from_dict(json.loads(config_file.read_text())["config"])
         model.run_dir, model._temporary = run, None
         model.auto, model._overrides, model.auto_reasons, model.threads = False, {}, [], None
+        model._budget = {"epsilon": None, "sigma": None, "steps": None}
         model._names_in = model.config.label_names is not None
         return model
 

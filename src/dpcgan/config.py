@@ -234,6 +234,31 @@ def preset(name: str) -> TrainConfig:
     return PRESETS[name]
 
 
+def apply_budget(cfg: TrainConfig, *, epsilon: float | None = None, sigma: float | None = None,
+                 steps: int | None = None) -> TrainConfig:
+    """How epsilon, sigma and steps given by the user combine with a preset: the one rule of `dpcgan train` and
+    DPCGAN(...) alike.
+
+    steps T alone: the preset's sigma (a calibrating preset: the sigma it calibrates for its own steps), T steps.
+    epsilon E alone: the cap E (a calibrating preset: sigma calibrated to spend E in its steps).
+    epsilon E and steps T: sigma calibrated to spend E in T steps.
+    sigma S and steps T: T steps with sigma S, the epsilon spent reported (no cap).
+    """
+    changes: dict = {}
+    if steps is not None and sigma is None and epsilon is None and cfg.noise_multiplier is None:
+        changes["sigma_calibration_steps"] = cfg.sigma_calibration_steps or cfg.steps
+    if epsilon is not None:
+        changes["target_epsilon"] = epsilon
+    if sigma is not None:
+        changes["noise_multiplier"] = sigma
+    if steps is not None:
+        changes["steps"] = steps
+    if sigma is not None and steps is not None and epsilon is None:
+        changes["target_epsilon"] = None
+    if epsilon is not None and steps is not None and sigma is None:
+        changes["noise_multiplier"] = None
+    return cfg.replace(**changes)
+
 @dataclass(frozen=True)
 class PrivacyPlan:
     """The mechanism a run will execute, fixed before any private data is touched."""

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import MODES, PRESET_NAMES, TrainConfig, auto_config, preset
+from ..config import MODES, PRESET_NAMES, TrainConfig, apply_budget, auto_config, preset
 from ..data import BENCHMARKS, load_dataset
 from ..data.arrays import is_image_folder, missing_shape_message, read_label_names
 from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark, not_a_dataset
@@ -115,21 +115,16 @@ def config_from_args(args) -> TrainConfig:
         cfg = cfg.replace(**file)
     except TypeError as e:
         raise ConfigError(f"--config {args.config}: {e}") from e
-    if args.steps is not None and args.sigma is None and args.epsilon is None and cfg.noise_multiplier is None:
-        # --steps alone changes only the run's length: sigma stays the one the preset calibrates for its own steps
-        cfg = cfg.replace(sigma_calibration_steps=cfg.sigma_calibration_steps or cfg.steps)
+    # epsilon, sigma and steps combine by config.apply_budget (the API's rule too)
+    cfg = apply_budget(cfg, epsilon=args.epsilon, sigma=args.sigma, steps=args.steps)
     changes = {field: getattr(args, flag) for flag, field in FIELD_FLAGS.items()
-               if getattr(args, flag, None) is not None}
+               if getattr(args, flag, None) is not None and flag not in ("epsilon", "sigma", "steps")}
     if getattr(args, "label_names", None):
         names = tuple(read_label_names(args.label_names))
         changes["label_names"] = names
         changes.setdefault("num_classes", len(names))
     elif cfg.label_names is not None and "num_classes" not in changes:
         changes["num_classes"] = len(cfg.label_names)
-    if args.sigma is not None and args.steps is not None and args.epsilon is None:
-        changes["target_epsilon"] = None
-    if args.epsilon is not None and args.steps is not None and args.sigma is None:
-        changes["noise_multiplier"] = None
     return cfg.replace(**changes, **parse_set(getattr(args, "set", None) or []))
 
 
