@@ -99,3 +99,14 @@ def test_api_default_is_auto_and_user_settings_win(tmp_path):
     m.fit(x, y, num_classes=2, out=tmp_path / "run", progress=False)
     assert m.auto_reasons and m.config.steps == 2 and m.config.g_steps_per_round == 1
     assert m.config.batch_size == 64 and m.config.conversion == "pld"   # auto's batch for n = 400 (q <= 0.2: 64)
+
+
+def test_presets_say_what_each_is_for(capsys):
+    from dpcgan.config import PRESET_NAMES, USE_FOR
+
+    assert set(USE_FOR) == set(PRESET_NAMES)
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in PRESET_NAMES:
+        assert f"{name}  -- for " in out
+    assert "MNIST-size data" in out

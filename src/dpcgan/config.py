@@ -215,6 +215,18 @@ PRESETS |= {
 # choices are applied to. The headline accounting is PLD: the same promise with less noise than RDP.
 AUTO_BASE = _MNIST_EPS1.replace(dataset="", conversion="pld", warm_start_noise=0.0)
 PRESET_NAMES = (*sorted(PRESETS), auto_recipe.NAME)
+# What each preset is for (`dpcgan presets`), and the results file that justifies it.
+USE_FOR = {
+    "paper": "reproducing the paper (MNIST, epsilon 9.6, fully connected CGAN): results/paper_table.md",
+    "mnist-eps10": "MNIST-size data (grey 28x28, n about 60,000) at epsilon about 10: results/quality.md",
+    "mnist-eps1": "MNIST-size data (grey 28x28, n about 60,000) at epsilon about 1: results/quality.md",
+    "fashion-mnist-eps10": "the recipe of mnist-eps10 on fashion-mnist (MNIST-size data): results/quality.md",
+    "fashion-mnist-eps1": "the recipe of mnist-eps1 on fashion-mnist (MNIST-size data): results/quality.md",
+    "table-eps10": "tables (CSV/Parquet with a schema) at epsilon about 10: results/tabular.md",
+    "table-eps1": "tables at epsilon about 1 (the default for tables): results/tabular.md",
+    auto_recipe.NAME: "your own images, any size and epsilon (the default for them): docs/auto.md, "
+                      "results/owndata.md",
+}
 DEFAULT_TABLE_PRESET = "table-eps1"   # tables given no preset
 
 

@@ -43,7 +43,7 @@ def explain(args) -> int:
 
 
 def run(args) -> int:
-    from ..config import PRESETS
+    from ..config import PRESETS, USE_FOR
 
     if getattr(args, "explain", None):
         return explain(args)
@@ -51,9 +51,9 @@ def run(args) -> int:
         d = cfg.to_dict()
         sigma = "calibrated" if cfg.noise_multiplier is None else f"{cfg.noise_multiplier:g}"
         settings = ", ".join(f"{k}={sigma if k == 'noise_multiplier' else d[k]}" for k in KEYS)
-        print(f"{name}\n    {settings}")
-    print("auto (the default for your own images)\n    chosen from n, epsilon, delta, the image shape and K when the "
-          "data is known; `dpcgan presets --explain N EPS` shows its choices (docs/auto.md)")
+        print(f"{name}  -- for {USE_FOR[name]}\n    {settings}")
+    print(f"auto  -- for {USE_FOR['auto']}\n    chosen from n, epsilon, delta, the image shape and K when the "
+          "data is known; `dpcgan presets --explain N EPS` shows its choices")
     print("\nThe mnist-* and fashion-mnist-* presets were tuned at n = 60,000 (MNIST-size data). Every field can be "
           "set with `dpcgan train --config FILE` (TOML or JSON; a run's config.json works) or a flag; "
           "`dpcgan train --preset NAME --dry-run` prints the privacy plan.")
