@@ -332,3 +332,16 @@ def test_report_renders_in_headless_chromium(decorated_run, tmp_path):
     red = (abs(image[..., 0] - 0xB0) < 8) & (image[..., 1] < 16) & (abs(image[..., 2] - 0x20) < 12)
     assert red.sum() > 10_000
     assert not math.isnan(float(image.mean()))
+
+
+def test_statement_says_per_record_not_per_person_and_names_rows_for_tables():
+    """Issue 24 item 17 (and issue 23's "each single record (image and label)" on a table run)."""
+    from dpcgan.report.statement import privacy_statement
+
+    base = {"report_this": {"epsilon": 1.0, "delta": 1e-5, "conversion": "opacus", "how_to_quote": "-"}, "release": True,
+            "assumed_public": {"n": 100}}
+    image = privacy_statement(base, ["a", "b"]).protected
+    table = privacy_statement(base | {"assumed_public": {"n": 100, "table_schema": {"label": "y"}}}, ["a", "b"]).protected
+    assert "record (image and label)" in image and "row (all its cells and its label)" in table
+    for text in (image, table):
+        assert "not per person" in text and "k times epsilon" in text

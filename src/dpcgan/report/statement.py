@@ -75,10 +75,14 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
                        + (" - a FORK: it resumed a checkpoint its run had already continued past, so two "
                           "releasable runs exist and together they cost more than one epsilon" if fork else ""))
     if private:
-        protected = (f"each single record (image and label) of the {public.get('n', '?')} training records: any "
+        table = "table_schema" in public
+        record = "row (all its cells and its label)" if table else "record (image and label)"
+        protected = (f"each single {record} of the {public.get('n', '?')} training records: any "
                      f"outcome of the released generator.pt and discriminator.pt, and of everything sampled from "
                      f"them, is at most e^{report['epsilon']:.2f} times more likely with that record than without "
-                     f"it, except with probability {report['delta']:g}")
+                     f"it, except with probability {report['delta']:g}. This is per record, not per person: someone "
+                     f"with k records in the data is protected at about k times epsilon (group privacy); for "
+                     f"per-person protection keep one record per person")
     else:
         protected = "nothing: the run is not differentially private"
     return Statement(
