@@ -125,3 +125,23 @@ def test_an_evaluation_on_public_benchmarks_is_embedded(shared_data, tmp_path, t
     assert_no_machine_path(run, tmp_path_factory)
     for f in releasable_files(run):
         assert str(shared_data).encode() not in f.read_bytes(), f
+
+
+def test_own_data_evaluation_defaults(run_copy, mnist_train, tmp_path, capsys, monkeypatch):
+    """Issue 24 item 8: with --test the real-data reference row is on by default; the sample count is
+    min(60,000, 10 n); the feature network trained on the private images is cached in RUN/private/ (0700), not in
+    the shared user cache."""
+    user_cache = tmp_path / "user-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
+    test = tmp_path / "test.npz"
+    np.savez(test, x=mnist_train.x[50000:50200, 0].numpy(), y=mnist_train.y[50000:50200].numpy())
+    (run_copy / "synthetic.npz").unlink(missing_ok=True)
+    assert main(["evaluate", str(run_copy), "--test", str(test), "--metrics", "paper,fid"]) == 0
+    out = capsys.readouterr().out
+    n = json.loads((run_copy / "privacy.json").read_text())["assumed_public"]["n"]
+    assert f"sampled {min(60000, 10 * n)} records" in out
+    ev = json.loads((run_copy / "private" / "evaluation.json").read_text())
+    assert "real_reference" in ev
+    cache = run_copy / "private" / "eval-cache"
+    assert cache.is_dir() and stat.S_IMODE(cache.stat().st_mode) == 0o700 and any(cache.iterdir())
+    assert not user_cache.exists() or not any(user_cache.rglob("*.pt"))

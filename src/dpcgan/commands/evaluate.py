@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +29,11 @@ def add_parser(sub) -> None:
                    "(default: the run's own training data)")
     p.add_argument("--data-dir", help="where the dataset files are")
     p.add_argument("--metrics", default="paper,cnn,fid", help="comma-separated subset of paper,cnn,fid")
-    p.add_argument("--real", action="store_true", help="add the reference row computed on the real training data")
-    p.add_argument("-n", type=int, default=60000, help="samples to draw when the run has no synthetic.npz")
+    p.add_argument("--real", action=argparse.BooleanOptionalAction, default=None,
+                   help="add the reference row: the same models trained on the real training data (default: on with "
+                        "--test, off for the benchmarks)")
+    p.add_argument("-n", type=int, default=None, help="samples to draw when the run has no synthetic.npz "
+                   "(default: min(60,000, 10 n), n the run's public training-set size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation models")
     p.add_argument("--out", help="evaluation.json path (default for a run: RUN/evaluation.json when its real train "
                    "and test data are both public benchmarks, else RUN/private/evaluation.json; with --synthetic: "
@@ -43,6 +50,34 @@ def _load_synthetic(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise
     except Exception as e:
         raise DataError(f"cannot read {path} as .npz: {e}") from e
+
+
+DEFAULT_SAMPLES_MAX = 60_000
+
+
+def default_sample_count(run_dir: Path) -> int:
+    """min(60,000, 10 n): ten synthetic records per training record, n the run's public dataset size."""
+    try:
+        n = int(json.loads((run_dir / "privacy.json").read_text())["assumed_public"]["n"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_SAMPLES_MAX
+    return max(1, min(DEFAULT_SAMPLES_MAX, 10 * n))
+
+
+@contextmanager
+def private_cache(run: str | None, train_source: dict):
+    """Where the feature network may be cached: None (the user cache) for a public benchmark; RUN/private/eval-cache
+    (mode 0700) for private training data; a temporary folder, removed afterwards, when there is no run."""
+    if train_source.get("kind") == "public-benchmark":
+        yield None
+    elif run is not None:
+        directory = Path(run) / "private" / "eval-cache"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        yield directory
+    else:
+        with tempfile.TemporaryDirectory(prefix="dpcgan-eval-") as tmp:
+            yield Path(tmp)
 
 
 def run(args) -> int:
@@ -96,18 +131,23 @@ def run(args) -> int:
     else:
         synthetic = run_dir / "synthetic.npz"
         if not synthetic.is_file():
-            write_synthetic(run_dir, args.n)
-            print(f"sampled {args.n} records into {synthetic}")
+            count = args.n if args.n is not None else default_sample_count(run_dir)
+            write_synthetic(run_dir, count)
+            print(f"sampled {count} records into {synthetic}")
     if not synthetic.is_file():
         raise DataError(f"{synthetic}: no such file")
     x, y = _load_synthetic(synthetic)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    result = evaluate_synthetic(x, y, real_train, real_test, num_classes=real_test.num_classes, seed=args.seed,
-                                metrics=metrics)
-    result["synthetic_file"] = str(synthetic)
-    reference = None
-    if args.real:
-        reference = evaluate_real_reference(real_train, real_test, seed=args.seed, metrics=metrics)
+    # the FID-like feature network trained on private images is private too: cached in RUN/private/ (owner-only),
+    # or not at all without a run; the benchmarks' networks go to the shared user cache
+    with private_cache(args.run if not args.synthetic else None, sources["train"]) as cache_dir:
+        result = evaluate_synthetic(x, y, real_train, real_test, num_classes=real_test.num_classes, seed=args.seed,
+                                    metrics=metrics, cache_dir=cache_dir)
+        result["synthetic_file"] = str(synthetic)
+        reference = None
+        if args.real if args.real is not None else bool(args.test):
+            reference = evaluate_real_reference(real_train, real_test, seed=args.seed, metrics=metrics,
+                                                cache_dir=cache_dir)
         result["real_reference"] = reference
     # where the real data came from decides where the result may go: by name only, never located
     result["data_sources"] = sources
