@@ -159,7 +159,7 @@ def test_a_run_with_a_dp_schema_composes_its_release_once(dp_run):
     release = schema_release(read_schema_file(schema_file))
     assert release.epsilon == 1.0 and release.delta == 1e-5 and 0 < release.delta_threshold <= 1e-6 * (1 + 1e-9)
     report = json.loads((tmp / "ref" / "privacy.json").read_text())
-    full = [e for e in report["events"] if e["sample_rate"] == 1.0]
+    full = [e for e in report["events"] if e["sample_rate"] == 1.0 and e.get("release") != "label-histogram"]
     assert full == [{"sample_rate": 1.0, "noise_multiplier": release.noise_multiplier, "count": 1,
                      "release": "schema-draft", "coordinates": release.coordinates}] and release.coordinates >= 2
     assert report["schema_draft"]["noise_multiplier"] == release.noise_multiplier
@@ -167,10 +167,12 @@ def test_a_run_with_a_dp_schema_composes_its_release_once(dp_run):
     assert report["delta_rdp"] == 1e-5
     assert report["delta"] == pytest.approx(1e-5 + release.delta_threshold, rel=1e-12)
     assert report["report_this"]["delta"] == report["delta"] and f"{report['delta']:g}" in report["guarantee"]
-    # epsilon recomputed: Opacus' RDP of the D steps + the Gaussian closed form a / (2 s^2) of the schema release
+    # epsilon recomputed: Opacus' RDP of the D steps + the closed form a / (2 s^2) of the schema release and of the
+    # table preset's DP label histogram (discrete Gaussian, s per count: the same RDP)
     q, sigma, steps = report["sample_rate"], report["noise_multiplier"], report["d_steps"]
+    s_hist = report["label_histogram"]["noise_multiplier"]
     rdp = opacus_rdp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=list(ORDERS)) + \
-        np.asarray(ORDERS) / (2 * release.noise_multiplier**2)
+        np.asarray(ORDERS) / (2 * release.noise_multiplier**2) + np.asarray(ORDERS) / (2 * s_hist**2)
     eps = opacus_rdp.get_privacy_spent(orders=list(ORDERS), rdp=rdp, delta=1e-5)[0]
     assert report["epsilon"] == pytest.approx(eps, rel=1e-9)
     # ... and by Google's accountant on the same events (integer orders: identical RDP there)
@@ -181,6 +183,7 @@ def test_a_run_with_a_dp_schema_composes_its_release_once(dp_run):
     ints = [a for a in ORDERS if float(a).is_integer()]
     acc = rdp_privacy_accountant.RdpAccountant(ints)
     acc.compose(dp_event.GaussianDpEvent(release.noise_multiplier))
+    acc.compose(dp_event.GaussianDpEvent(s_hist))
     acc.compose(dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(sigma)), steps))
     mask = np.array([float(a).is_integer() for a in ORDERS])
     ours_int = opacus_rdp.get_privacy_spent(orders=ints, rdp=rdp[mask], delta=1e-5)[0]
@@ -202,7 +205,8 @@ def test_resume_does_not_record_the_schema_release_twice(dp_run, monkeypatch):
     assert main(["--threads", "1", "train", "--resume", str(tmp / "cut"), "--no-progress"]) == 0
     assert_same_run(tmp / "ref", tmp / "cut", log_every=10, steps=30)   # same events (the schema's once), same eps
     report = json.loads((tmp / "cut" / "privacy.json").read_text())
-    assert sum(e["count"] for e in report["events"] if e["sample_rate"] == 1.0) == 1
+    assert sum(e["count"] for e in report["events"] if e.get("release") == "schema-draft") == 1
+    assert sum(e["count"] for e in report["events"] if e.get("release") == "label-histogram") == 1
     assert len(report["resumes"]) == 1
 
 

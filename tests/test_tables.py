@@ -363,3 +363,30 @@ def test_an_interrupted_table_run_resumes_to_the_same_run(files, capsys, monkeyp
     rc, cap = run_cli(["--threads", "1", "train", "--resume", str(tmp / "cut"), "--no-progress"], capsys)
     assert rc == 0, cap.err
     assert_same_run(tmp / "ref", tmp / "cut", log_every=10, steps=40)
+
+
+def test_table_presets_learn_label_shares_and_sample_with_them(tmp_path):
+    """Issue 23 item 2: the table presets release the DP label histogram, and sampling (CLI and API) uses the
+    trained prior by default, so a 10 % class is not rebalanced to 50 %."""
+    import json as _json
+
+    from dpcgan.cli import main as cli_main
+    from dpcgan.config import PRESETS
+
+    assert PRESETS["table-eps1"].label_prior == PRESETS["table-eps10"].label_prior == "dp-histogram"
+    n = 3000
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=n).round(3), "y": np.where(np.arange(n) % 10 == 0, "pos", "neg")})
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False)
+    schema = tmp_path / "s.toml"
+    schema.write_text('label = "y"\n[columns.a]\ntype = "numeric"\nmin = -5\nmax = 5\n'
+                      '[columns.y]\ntype = "categorical"\ncategories = ["neg", "pos"]\n')
+    out = tmp_path / "run"
+    assert cli_main(["--threads", "1", "train", "--dataset", str(csv), "--label-column", "y", "--schema", str(schema),
+                     "--schema-is-public", "--steps", "5", "--out", str(out), "--no-progress"]) == 0
+    prior = _json.loads((out / "privacy.json").read_text())
+    assert any(e.get("release") == "label-histogram" for e in prior["events"])
+    assert cli_main(["sample", str(out), "-n", "4000", "--out", str(tmp_path / "syn.csv")]) == 0
+    share = (pd.read_csv(tmp_path / "syn.csv")["y"] == "pos").mean()
+    assert 0.05 < share < 0.16   # the DP histogram's ~10 % (noise s = 100 on 300 and 2,700), not 50 %

@@ -142,7 +142,7 @@ def refuse_to_overwrite(out: Path, overwrite: bool) -> None:
         raise DPCGANError(f"--out {out} already exists: pass --overwrite to replace it, or choose another --out")
 
 
-def write_synthetic(run: str | Path, n: int, labels: str = "uniform", out: str | Path | None = None,
+def write_synthetic(run: str | Path, n: int, labels: str = "trained", out: str | Path | None = None,
                     seed: int | None = None, fmt: str = "npz", overwrite: bool = False) -> Path:
     """n labeled samples as an .npz (x uint8, y int64) or, with fmt='png', an image folder (one subfolder per
     class, named by the run's label names); a sidecar synthetic.json goes with them (beside the .npz as

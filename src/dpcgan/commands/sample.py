@@ -12,10 +12,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="write synthetic.npz (x uint8, y int64) from a trained generator")
     p.add_argument("run", help="run directory (or a generator.pt)")
     p.add_argument("-n", type=int, default=60000, help="number of samples")
-    p.add_argument("--label-prior", "--labels", dest="labels", default="uniform",
-                   help="label distribution of the samples (the same flag as in train): 'uniform', a file of K class "
-                   "weights (public), or 'trained': the prior the run trained with (e.g. its DP label histogram, "
-                   "covered by the run's epsilon)")
+    p.add_argument("--label-prior", "--labels", dest="labels", default="trained",
+                   help="label distribution of the samples: 'trained' (default, as DPCGAN.sample): the prior the run "
+                   "trained with (uniform, a public file, or its DP label histogram, covered by the run's epsilon); "
+                   "'uniform'; or a file of K class weights (public)")
     p.add_argument("--format", choices=("npz", "png", "csv"), default=None,
                    help="npz (images' default): one file (x uint8, y int64); png: an image folder, one subfolder per "
                    "class; csv (tables' default, and their only format: .csv, .csv.gz, .tsv or .parquet by --out)")

@@ -59,7 +59,7 @@ def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name.split(".")[0] + ".json")
 
 
-def write_synthetic_table(run: str | Path, n: int, labels: str = "uniform", out: str | Path | None = None,
+def write_synthetic_table(run: str | Path, n: int, labels: str = "trained", out: str | Path | None = None,
                           seed: int | None = None, overwrite: bool = False) -> Path:
     """n synthetic rows as CSV (gzip for .gz, Parquet for .parquet) and the sidecar <stem>.json beside it."""
     from ..sample import load_generator, refuse_to_overwrite, sidecar
