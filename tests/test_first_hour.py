@@ -130,3 +130,21 @@ def test_sample_refuses_to_overwrite_without_the_flag(mnist_small, tmp_path, cap
     assert main(["sample", str(run), "-n", "20", "--format", "png", "--out", str(folder)]) == 2
     assert main(["sample", str(run), "-n", "10", "--format", "png", "--out", str(folder), "--overwrite"]) == 0
     assert sum(1 for _ in folder.rglob("*.png")) == 10 and not list(tmp_path.glob(".pngs.replaced"))
+
+
+def test_no_silent_phases(tmp_path, capsys):
+    """Issue 24 item 15: reading a folder, the warm start and the BatchNorm re-estimation each say what they do, and
+    the final line gives the whole command's time beside the training time."""
+    from dpcgan.cli import main
+
+    root = make_folder(tmp_path / "pets", per_class=6)
+    assert main(["--threads", "1", "train", "--preset", "mnist-eps10", "--dataset", str(root), "--label-names",
+                 "cat,dog", "--image-size", "8", "--channels", "1", "--batch-size", "3", "--sigma", "1", "--steps",
+                 "2", "--delta", "1e-2", "--seed", "0", "--set", "warm_start_steps=2", "--set", "bn_recalibrate=1",
+                 "--set", "progress_grids=0", "--out", str(tmp_path / "run")]) == 0
+    cap = capsys.readouterr()
+    said = cap.out + cap.err
+    assert "reading 12 images from pets/ (2 classes)" in said
+    assert "DP warm start: releasing per-class means" in said
+    assert "re-estimating the released G's BatchNorm statistics" in said
+    assert "s for the whole command" in said

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from ..config import TrainConfig, describe_plan, resolve_plan
 from ..errors import ConfigError
 from ..io import read_toml_or_json
+
+
+COMMAND_START = time.perf_counter()   # imported when `dpcgan train` starts: the final line's total time
 
 
 def read_config_file(path: str) -> dict:
@@ -51,7 +55,9 @@ def preset_name(args, file: dict | None = None) -> str:
 def final_line(result, cfg, world, device) -> str:
     eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
     procs = f" on {world.size} processes" if world.size > 1 else ""
-    line = (f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}), "
+    total = time.perf_counter() - COMMAND_START
+    line = (f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}; "
+            f"{total:.0f} s for the whole command, with reading the data and writing the run), "
             f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta + result.plan.delta_threshold:g}")
     if cfg.seed is not None or cfg.mode == "off":
         line += " -- NOT FOR RELEASE (" + ("non-private run" if cfg.mode == "off" else "seeded with --seed") + ")"

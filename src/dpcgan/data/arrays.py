@@ -177,6 +177,9 @@ def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | 
     names = [p.name for p in class_folders(root)] if inferred else list(label_names)
     files = folder_image_files(root, names)
     x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)  # (N, C, S, S)
+    # reading thousands of PNGs takes a while: say so (counts only, on the terminal)
+    print(f"reading {len(files)} images from {root.name}/ ({len(names)} classes), each converted to "
+          f"{channels} x {image_size} x {image_size}", file=sys.stderr, flush=True)
     for i, (f, _) in enumerate(files):
         x[i] = image_as_array(f, image_size, channels)
     y = np.asarray([label for _, label in files], dtype=np.int64)

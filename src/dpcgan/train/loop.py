@@ -246,6 +246,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise, release="label-histogram")
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
     if cfg.warm_start_noise and ckpt is None:  # a resumed run has its warmed G (and the event) in the checkpoint
+        if progress:
+            print(f"DP warm start: releasing per-class means (noise multiplier {cfg.warm_start_noise:g}), then "
+                  f"{cfg.warm_start_steps} G steps towards them", file=sys.stderr, flush=True)
         _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
@@ -346,6 +349,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     if G_ema is not None:
         G = G_ema  # the average is the released generator
     if cfg.bn_recalibrate:  # statistics for the released weights, from public fakes (post-processing)
+        if progress:
+            print(f"re-estimating the released G's BatchNorm statistics on {cfg.bn_recalibrate} x "
+                  f"{BN_RECALIBRATE_BATCH} public fakes", file=sys.stderr, flush=True)
         recalibrate_batchnorm_(G, lambda: (public_latent(G, BN_RECALIBRATE_BATCH, gens.latent),
                                            public_labels(BN_RECALIBRATE_BATCH, prior, gens.latent)),
                                cfg.bn_recalibrate)
