@@ -365,7 +365,7 @@ def test_an_interrupted_table_run_resumes_to_the_same_run(files, capsys, monkeyp
     assert_same_run(tmp / "ref", tmp / "cut", log_every=10, steps=40)
 
 
-def test_table_presets_learn_label_shares_and_sample_with_them(tmp_path):
+def test_table_presets_learn_label_shares_and_sample_with_them(tmp_path, capsys):
     """Issue 23 item 2: the table presets release the DP label histogram, and sampling (CLI and API) uses the
     trained prior by default, so a 10 % class is not rebalanced to 50 %."""
     import json as _json
@@ -387,6 +387,8 @@ def test_table_presets_learn_label_shares_and_sample_with_them(tmp_path):
                      "--schema-is-public", "--steps", "5", "--out", str(out), "--no-progress"]) == 0
     prior = _json.loads((out / "privacy.json").read_text())
     assert any(e.get("release") == "label-histogram" for e in prior["events"])
+    capsys.readouterr()
     assert cli_main(["sample", str(out), "-n", "4000", "--out", str(tmp_path / "syn.csv")]) == 0
+    assert "labels drawn from the run's DP label histogram" in capsys.readouterr().out   # says which prior
     share = (pd.read_csv(tmp_path / "syn.csv")["y"] == "pos").mean()
     assert 0.05 < share < 0.16   # the DP histogram's ~10 % (noise s = 100 on 300 and 2,700), not 50 %

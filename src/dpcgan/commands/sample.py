@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 from ..errors import DPCGANError
 from ..sample import release_warning, write_synthetic
@@ -34,9 +36,27 @@ def run(args) -> int:
         if args.format not in (None, "csv"):
             raise DPCGANError(f"--format {args.format} is for images; a table run writes CSV (or .parquet by --out)")
         out = write_synthetic_table(args.run, args.n, args.labels, args.out, args.seed, overwrite=args.overwrite)
-        print(f"wrote {out} ({args.n} rows)")
+        print(f"wrote {out} ({args.n} rows; {describe_prior(args.run, args.labels)})")
         return 0
     out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed, fmt=args.format or "npz",
                           overwrite=args.overwrite)
-    print(f"wrote {out} ({args.n} samples)")
+    print(f"wrote {out} ({args.n} samples; {describe_prior(args.run, args.labels)})")
     return 0
+
+
+def describe_prior(run: str, labels: str) -> str:
+    """Which label distribution the samples follow, in words (issue 24 item 16)."""
+    if labels == "uniform":
+        return "labels drawn uniformly: a public prior"
+    if labels != "trained":
+        return f"labels drawn from the public weights in {labels}"
+    try:
+        trained = json.loads((Path(run) / "config.json").read_text())["config"].get("label_prior", "uniform")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "labels drawn from the prior the run trained with"
+    if trained == "dp-histogram":
+        return "labels drawn from the run's DP label histogram (covered by its epsilon)"
+    if trained == "uniform":
+        return ("labels drawn uniformly (the run's public prior; train with --label-prior dp-histogram to learn the "
+                "class proportions)")
+    return f"labels drawn from the run's public prior weights ({Path(trained).name})"
