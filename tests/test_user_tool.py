@@ -211,6 +211,7 @@ def test_interrupt_message_and_resume_hint_agree(mnist_small, small_npz, tmp_pat
     err = capsys.readouterr().err
     hint = f"`dpcgan train --resume {out}`"
     assert hint in err and "nothing was written" not in err
+    assert "(last checkpoint, at D step 20/40, epsilon " in err and "spent (classic)" in err   # issue 24 item 14
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)  # elsewhere: the data's location was remembered (privately)
     assert main(["--threads", "1", "train", "--resume", str(out), "--no-progress"]) == 0

@@ -151,8 +151,8 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
         if isinstance(e, KeyboardInterrupt) and world.main:
             hint = (f"interrupted while writing the final files: {run.path} is kept but cannot be resumed (nothing "
                     "in it is releasable); train afresh with --overwrite" if finished else
-                    f"interrupted: the run is kept in {run.path} (last checkpoint); continue it with "
-                    f"`dpcgan train --resume {run.out}`" if kept else
+                    f"interrupted: the run is kept in {run.path} (last checkpoint{_checkpoint_position(run.path, cfg, plan)}"
+                    f"); continue it with `dpcgan train --resume {run.out}`" if kept else
                     "interrupted before the first checkpoint: nothing was kept")
             raise TrainingInterrupted(hint) from e
         raise
@@ -414,6 +414,19 @@ def _checkpoint(run_path, *, gens, world, device, **state) -> str | None:
     if run_path is not None:
         return save_checkpoint(run_path, gens=gens, rng_by_rank=rng_by_rank, device_type=device.type, **state)
     return None
+
+
+def _checkpoint_position(path: Path, cfg, plan) -> str:
+    """', at D step s/T, epsilon e spent' for the checkpoint in path (issue 24 item 14); '' if it cannot be read."""
+    try:
+        ckpt = torch.load(path / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+        where = f", at D step {int(ckpt['step'])}/{plan.steps}"
+        if cfg.mode == "off":
+            return where
+        spent = PrivacyLedger.from_events(ckpt["ledger"]).epsilon(cfg.delta, cfg.conversion)
+        return f"{where}, epsilon {spent:.4g} spent ({cfg.conversion})"
+    except Exception:   # the hint must never hide the interruption itself
+        return ""
 
 
 def _row_step(line: str) -> int | None:
