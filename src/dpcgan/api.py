@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, apply_budget, auto_config, preset as preset_config, validate
+from .config import AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, apply_budget, auto_config, batch_for_size, preset as preset_config, validate
 from .data.arrays import check_label_names, images_from_arrays
 from .errors import DPCGANError
 from .sample import load_generator, run_label_names, sample_synthetic
@@ -139,7 +139,12 @@ class DPCGAN:
             raise DPCGANError(f"tables train with a table preset: DPCGAN('table-eps1' or 'table-eps10', ...) "
                               f"(this model's architecture is {self.config.arch!r})")
         data = load_table(table, schema, label_column)
-        cfg = self.config.replace(dataset=data.name, num_classes=data.num_classes,
+        cfg = self.config
+        if "batch_size" not in self._overrides:   # a preset's batch cut to fit a small table, as on the CLI
+            cfg, why = batch_for_size(cfg, len(data))
+            if why and progress:
+                print(f"table: {why}", flush=True)
+        cfg = cfg.replace(dataset=data.name, num_classes=data.num_classes,
                                   label_names=tuple(schema.label_names))
         if out is None:
             out, overwrite = self._new_temporary() / "run", False

@@ -232,7 +232,20 @@ USE_FOR = {
                       "results/owndata.md",
 }
 DEFAULT_TABLE_PRESET = "table-eps1"   # tables given no preset
+MAX_TABLE_SAMPLE_RATE = 0.2           # a table preset's B is cut to this share of n (batch_for_size)
 
+
+def batch_for_size(cfg: TrainConfig, n: int) -> tuple[TrainConfig, str | None]:
+    """A preset's batch made to fit a small table: B at most 20 % of n (a power of 2, at least 8), since a batch
+    near n is no subsample. n is public; the reason is printed. Unchanged when B already fits."""
+    limit = MAX_TABLE_SAMPLE_RATE * n
+    if cfg.batch_size <= limit:
+        return cfg, None
+    batch = max(8, 2 ** int(math.floor(math.log2(max(limit, 1)))))
+    if batch >= n:
+        return cfg, None   # too small for any batch: resolve_plan says so
+    return cfg.replace(batch_size=batch), (f"batch B {batch}: the preset's {cfg.batch_size} is more than "
+                                            f"{MAX_TABLE_SAMPLE_RATE:.0%} of n = {n} (--batch-size sets it)")
 
 def auto_config(n: int, image_shape: tuple[int, int, int], num_classes: int, epsilon: float | None = None,
                 delta: float | None = None) -> tuple[TrainConfig, list[str]]:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import DEFAULT_TABLE_PRESET as DEFAULT_PRESET  # noqa: F401 (re-exported)
+from ..config import batch_for_size
 from ..errors import ConfigError
 from ..privacy.schema_release import schema_release
 from .csvio import load_table, table_size
@@ -67,8 +68,13 @@ def train_table(args, cfg, world, device) -> int:
     if release is not None and world.main:
         print(f"note: {args.schema} is a DP draft ((epsilon = {release.epsilon:g}, delta = {release.delta:g})-DP); this "
               "run composes it into its budget (privacy.json, schema_draft)")
-    if args.dry_run:  # n from the file (public by assumption), the label set from the schema
-        print_plan(cfg, table_size(cfg.dataset), len(schema.label_names), release)
+    n = table_size(cfg.dataset)   # public by assumption; counted from the file's rows, no cell read
+    if getattr(args, "batch_size", None) is None:
+        cfg, why = batch_for_size(cfg, n)
+        if why and world.main:
+            print(f"table: {why}", flush=True)
+    if args.dry_run:  # the label set from the schema
+        print_plan(cfg, n, len(schema.label_names), release)
         return 0
     name = preset_name(args)
     stem = Path(cfg.dataset).name.split(".")[0]
