@@ -287,3 +287,16 @@ def test_python_api_composes_a_dp_schema_with_a_dp_label_histogram(dp_run):
     assert full == sorted([20.0, release.noise_multiplier]) and report["label_histogram"] and report["schema_draft"]
     assert report["epsilon"] == pytest.approx(plan.planned_epsilon, rel=1e-6)
     assert report["delta"] == pytest.approx(1e-5 + release.delta_threshold, rel=1e-12)
+
+
+def test_a_real_other_category_does_not_swallow_the_rare_ones():
+    """Issue 24 item 10: a category really named 'other' stays itself; the catch-all gets another name."""
+    n = 4000
+    df = pd.DataFrame({"Y": np.where(np.arange(n) % 2 == 0, "a", "b"),
+                       "C": np.where(np.arange(n) % 3 == 0, "other", np.where(np.arange(n) % 3 == 1, "x", "y"))})
+    df.loc[:2, "C"] = "rare"
+    draft = dp_draft.dp_draft_schema(df, "Y", epsilon=5.0, noise=seeded(0))
+    col = next(c for c in draft.schema.columns if c.name == "C")
+    assert "other" in col.categories and col.other == "other (rare)" and "other (rare)" in col.categories
+    assert "rare" not in col.categories
+    assert dp_draft.catch_all_name(["other", "other (rare)"]) == "other (rare 2)"

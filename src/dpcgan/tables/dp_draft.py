@@ -40,6 +40,16 @@ DELTA_THRESHOLD_FRACTION = 0.1   # delta_threshold = this x delta: the threshold
 DEFAULT_QUANTILES = (0.01, 0.99)  # numeric bounds: these quantiles of the noisy CDF (outside values are clipped)
 DEFAULT_CONVERSION = "opacus"    # as the table presets: Balle et al. 2020 RDP -> (eps, delta)
 OTHER = "other"                  # categorical features: values below the threshold map here at training time
+
+
+def catch_all_name(kept) -> str:
+    """The catch-all category's name: 'other', unless a real category kept by the draft is called that (then
+    'other (rare)', 'other (rare 2)', ...): rare values must not merge silently into a real 'other'."""
+    name, k = OTHER, 1
+    while name in kept:
+        name = f"{OTHER} (rare)" if k == 1 else f"{OTHER} (rare {k})"
+        k += 1
+    return name
 # The public grid of numeric bin edges: 0 and +-10^(k/8) for 10^-6 .. 10^12 (3 significant digits, 33% apart).
 GRID_EXPONENTS = range(-48, 97)
 GRID_NOTE = "bin edges 0 and +-10^(k/8), k = -48..96 (1e-6 .. 1e12, 3 significant digits), fixed in advance"
@@ -193,8 +203,8 @@ def schema_from_counts(columns: list[ColumnCounts], noisy: list[tuple[dict, floa
         if not kept:
             review.append(f"{col.name}: no category passed the threshold (only {OTHER!r}): a numeric column? "
                           "draft again with --numeric, or write it by hand")
-        out.append(Column(col.name, CATEGORICAL, tuple(kept) + (() if OTHER in kept else (OTHER,)), OTHER,
-                          missing=missing))
+        other = catch_all_name(kept)
+        out.append(Column(col.name, CATEGORICAL, tuple(kept) + (other,), other, missing=missing))
     return out, review
 
 
