@@ -148,3 +148,9 @@ def test_no_silent_phases(tmp_path, capsys):
     assert "DP warm start: releasing per-class means" in said
     assert "re-estimating the released G's BatchNorm statistics" in said
     assert "s for the whole command" in said
+    # issue 24 item 2: the warm start is named where humans read the mechanism: report.html and MODEL_CARD.md
+    assert main(["report", str(tmp_path / "run")]) == 0
+    for name in ("report.html", "MODEL_CARD.md"):
+        text = (tmp_path / "run" / name).read_text(encoding="utf-8")
+        assert "the DP warm start (per-class means and counts), noise multiplier 20" in text, name
+        assert "warm_start_noise=0" in text, name

@@ -42,7 +42,9 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
     out += [f"- Guarantee: {st.guarantee}", f"- What is protected: {st.protected}.", f"- Adjacency: {st.adjacency}."]
     if st.private:
         out += [f"- Mechanism: {p.get('mechanism')}; q = {p.get('sample_rate'):.6g}, σ = {p.get('noise_multiplier'):.4g}, "
-                f"C = {p.get('max_grad_norm'):g}, {p.get('d_steps')} D steps.",
+                f"C = {p.get('max_grad_norm'):g}, {p.get('d_steps')} D steps"
+                + (f", plus {len(st.other_releases)} release(s) over the whole data before the first D step, composed "
+                   f"into the same ε: {'; '.join(st.other_releases)}" if st.other_releases else "") + ".",
                 "- ε under each conversion: " + ", ".join(f"{c} {e:.4f}" for c, e in
                                                          (p.get("epsilon_by_conversion") or {}).items() if e is not None)
                 + (f"; PLD (tighter, not the headline) {st.epsilon_pld:.4f}" if st.epsilon_pld is not None else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -25,6 +25,26 @@ class Statement:
     epsilon_cap: float | None
     epsilon_pld: float | None
     d_steps: int | None
+    other_releases: list[str] = field(default_factory=list)   # full-data releases composed into epsilon, in words
+
+
+RELEASE_WORDS = {   # ledger release kind -> (what it is, the setting that turns it off)
+    "warm-start": ("the DP warm start (per-class means and counts)", "--set warm_start_noise=0"),
+    "label-histogram": ("the DP label histogram (class counts)", "--label-prior uniform"),
+    "schema-draft": ("the DP schema draft (category and bin counts)", "a schema written from public knowledge"),
+}
+
+
+def other_releases(privacy: dict[str, Any]) -> list[str]:
+    """Each release over the whole data set (sample rate 1) in the ledger, in words: what it is, its noise
+    multiplier and how to turn it off; all are composed into the epsilon quoted (issue 24 item 2)."""
+    out = []
+    for e in privacy.get("events", []) or []:
+        if e.get("sample_rate") != 1.0:
+            continue
+        what, off = RELEASE_WORDS.get(e.get("release"), (f"a full-data release ({e.get('release')})", "-"))
+        out.append(f"{what}, noise multiplier {float(e.get('noise_multiplier', 0)):g} (off: {off})")
+    return out
 
 
 def _architecture(arch: Any) -> str:
@@ -93,5 +113,5 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
         guarantee=str(privacy.get("guarantee", "")), adjacency=str(privacy.get("adjacency", "")),
         protected=protected, assumed_public=assumed, not_covered=[str(s) for s in privacy.get("not_covered", [])],
         resumes=resumes, forks=forks, epsilon_cap=privacy.get("epsilon_cap"), epsilon_pld=privacy.get("epsilon_pld"),
-        d_steps=privacy.get("d_steps"),
+        d_steps=privacy.get("d_steps"), other_releases=other_releases(privacy) if private else [],
     )
