@@ -154,3 +154,17 @@ def test_no_silent_phases(tmp_path, capsys):
         text = (tmp_path / "run" / name).read_text(encoding="utf-8")
         assert "the DP warm start (per-class means and counts), noise multiplier 20" in text, name
         assert "warm_start_noise=0" in text, name
+
+
+def test_empty_class_warning_is_one_line_with_the_class_name(tmp_path, capsys):
+    """Issue 24 item 13: an empty class is named, in one plain 'warning:' line (not Python's file:line form)."""
+    from dpcgan.cli import main
+
+    root = make_folder(tmp_path / "pets", per_class=6)
+    assert main(["train", "--dataset", str(root), "--label-names", "cat,dog,bird", "--image-size", "8",
+                 "--channels", "1", "--preset", "paper", "--batch-size", "3", "--sigma", "1", "--steps", "1",
+                 "--delta", "1e-2", "--seed", "0", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "have no record" in ln]
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "'bird'" in lines[0]
+    assert "EmptyClassWarning" not in err and "warnings.warn" not in err

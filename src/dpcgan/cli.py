@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from . import __version__
 from .commands import audit as audit_cmd
@@ -33,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_warning(default):
+    from .data.records import EmptyClassWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, EmptyClassWarning):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -48,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        return COMMANDS[args.command].run(args)
+        with warnings.catch_warnings():   # dpcgan's own warnings as one plain line, not Python's file:line form
+            warnings.showwarning = _plain_warning(warnings.showwarning)
+            return COMMANDS[args.command].run(args)
     except DPCGANError as e:
         print(f"dpcgan {args.command}: error: {e}", file=sys.stderr)
         return 2

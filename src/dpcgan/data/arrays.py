@@ -72,7 +72,7 @@ def images_from_arrays(x, y, *, label_names: list[str] | None = None, num_classe
     if y.ndim != 1:
         raise DataError(f"y must be a 1-D array of labels, got shape {y.shape}")
     y, k = labels_to_indices(y, label_names, num_classes, source="y")
-    return validated(x, y, k, source=name, name=name)
+    return validated(x, y, k, source=name, name=name, label_names=label_names)
 
 
 def read_label_names(path: str | os.PathLike) -> list[str]:
@@ -183,5 +183,5 @@ def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | 
     for i, (f, _) in enumerate(files):
         x[i] = image_as_array(f, image_size, channels)
     y = np.asarray([label for _, label in files], dtype=np.int64)
-    data = validated(x, y, len(names), source=str(root), name=root.name)
+    data = validated(x, y, len(names), source=str(root), name=root.name, label_names=names)
     return LabeledImages(data.x, data.y, data.num_classes, data.name, inferred)

@@ -58,7 +58,7 @@ def load_npz(path: str | os.PathLike, num_classes: int | None = None,
     x = to_nchw(x, source=str(path), announce=stderr_note)
     if y.ndim == 1:
         y, num_classes = labels_to_indices(y, label_names, num_classes, source=str(path))
-    return validated(x, y, num_classes, source=str(path), name=path.stem)
+    return validated(x, y, num_classes, source=str(path), name=path.stem, label_names=label_names)
 
 
 def load_npy_dir(directory: str | os.PathLike, num_classes: int | None = None) -> LabeledImages:

@@ -135,7 +135,8 @@ def pixels_to_tensor(x: np.ndarray, *, source: str) -> torch.Tensor:
     raise DataError(f"{source}: x has dtype {x.dtype}; use uint8 (0-255) or float (0-1)")
 
 
-def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str) -> tuple[np.ndarray, int]:
+def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str,
+                   label_names: list[str] | None = None) -> tuple[np.ndarray, int]:
     """Integer labels in [0, K); K from num_classes (public) or, for non-private uses, max + 1.
 
     A class with no record is allowed, with a warning on the terminal: refusing it would tell the datasets with
@@ -153,16 +154,18 @@ def checked_labels(y: np.ndarray, num_classes: int | None, *, source: str) -> tu
     counts = np.bincount(y, minlength=num_classes)
     if (counts == 0).any():
         absent = np.flatnonzero(counts == 0).tolist()
-        warnings.warn(f"{source}: class(es) {absent} of the {num_classes} classes have no records (training goes on: "
-                      "the label set is public; this message is not written to the run)", EmptyClassWarning,
+        named = ", ".join(repr(label_names[k]) if label_names and k < len(label_names) else str(k) for k in absent)
+        warnings.warn(f"{source}: {len(absent)} of the {num_classes} classes have no record: {named} (training goes "
+                      "on: the label set is public; this message is not written to the run)", EmptyClassWarning,
                       stacklevel=2)
     return y, int(num_classes)
 
 
-def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: str, name: str) -> LabeledImages:
+def validated(x: np.ndarray, y: np.ndarray, num_classes: int | None, *, source: str, name: str,
+              label_names: list[str] | None = None) -> LabeledImages:
     """Check shapes, dtypes, value ranges and labels; return tensors. Every failure names the problem."""
     check_image_shape(x, y, source=source)
     xt = pixels_to_tensor(x, source=source)
     inferred = num_classes is None
-    y, num_classes = checked_labels(y, num_classes, source=source)
+    y, num_classes = checked_labels(y, num_classes, source=source, label_names=label_names)
     return LabeledImages(xt, torch.from_numpy(y), num_classes, name, inferred)
