@@ -32,7 +32,10 @@ def test_images_in_five_commands(tmp_path, monkeypatch, capsys):
     assert main(["sample", "runs/scans", "-n", "60", "--format", "png", "--out", "synthetic-scans"]) == 0
     assert sorted(p.name for p in (tmp_path / "synthetic-scans").iterdir() if p.is_dir()) == \
         ["benign", "malignant", "normal"]
-    assert main(["--threads", "1", "evaluate", "runs/scans", "--test", "scans-test/", "--metrics", "paper"]) == 0
+    capsys.readouterr()
+    assert main(["--threads", "1", "evaluate", "runs/scans", "--test", "scans-test/", "--metrics", "paper,cnn"]) == 0
+    said = capsys.readouterr().out
+    assert "  malignant  " in said and "class      0" not in said   # per-class rows by name (issue 24 item 8)
     assert (tmp_path / "runs/scans/private/evaluation.json").is_file()
     assert main(["report", "runs/scans"]) == 0
     assert (tmp_path / "runs/scans/report.html").is_file() and (tmp_path / "runs/scans/MODEL_CARD.md").is_file()

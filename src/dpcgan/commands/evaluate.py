@@ -165,7 +165,7 @@ def run(args) -> int:
     else:
         out = synthetic.parent / EVALUATION_FILE
         write_json_atomic(out, result)
-    print(format_table(result, reference))
+    print(format_table(result, reference, label_names=run_config.get("label_names")))
     if public:
         print(f"\nwrote {out} (real data: public benchmarks only, {describe(result)})")
     else:

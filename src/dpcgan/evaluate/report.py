@@ -31,7 +31,12 @@ ROWS = [
 COLUMN = 18
 
 
-def _counts_line(values: list[Any], fmt: Callable[[Any], str], per_line: int = 10) -> list[str]:
+def _counts_line(values: list[Any], fmt: Callable[[Any], str], per_line: int = 10,
+                 names: list[str] | None = None) -> list[str]:
+    """Values per class, 10 a line; with the label names, one 'name  value' line per class instead."""
+    if names and len(names) == len(values):
+        width = max(len(n) for n in names) + 2
+        return ["  " + n.ljust(width) + fmt(v) for n, v in zip(names, values)]
     lines = []
     for start in range(0, len(values), per_line):
         chunk = values[start : start + per_line]
@@ -40,7 +45,8 @@ def _counts_line(values: list[Any], fmt: Callable[[Any], str], per_line: int = 1
     return lines
 
 
-def format_table(result: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
+def format_table(result: dict[str, Any], reference: dict[str, Any] | None = None,
+                 label_names: list[str] | None = None) -> str:
     """The headline metrics of `result`, with a second column for `reference` (evaluate_real_reference)
     when given, then per-class CNN accuracy, the label counts, timings and the privacy note."""
     columns = [result] + ([reference] if reference is not None else [])
@@ -57,8 +63,10 @@ def format_table(result: dict[str, Any], reference: dict[str, Any] | None = None
         out.append("Inception FID".ljust(width) + f"{'not computed':>{COLUMN}}")
     if "cnn" in result:
         out += ["", "CNN per-class accuracy on the real test set:"]
-        out += _counts_line(result["cnn"]["per_class_accuracy"], lambda v: "-" if v is None else f"{v:.3f}")
-    out += ["", "Label counts of the evaluated data:"] + _counts_line(result["label_histogram"], str)
+        out += _counts_line(result["cnn"]["per_class_accuracy"], lambda v: "-" if v is None else f"{v:.3f}",
+                            names=label_names)
+    out += ["", "Label counts of the evaluated data:"] + _counts_line(result["label_histogram"], str,
+                                                                      names=label_names)
     timing = {k: v for k, v in result.get("timing_s", {}).items() if ":" not in k}
     if timing:
         out += ["", "Time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items())]
