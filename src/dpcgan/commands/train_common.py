@@ -36,7 +36,8 @@ def read_config_file(path: str) -> dict:
 
 
 def preset_name(args, file: dict | None = None) -> str:
-    """The preset given (flag, then config file); else auto for your own images and paper for the benchmarks."""
+    """The preset given (flag, then config file); else auto for your own images and paper for the benchmarks or
+    when a config file gives the settings."""
     if file is None:
         file = read_config_file(args.config) if getattr(args, "config", None) else {}
     given = args.preset or file.get("preset")
@@ -49,7 +50,8 @@ def preset_name(args, file: dict | None = None) -> str:
     dataset = getattr(args, "dataset", None) or file.get("dataset") or "mnist"
     if is_table(dataset) or getattr(args, "schema", None):
         return DEFAULT_TABLE_PRESET
-    return "paper" if is_benchmark(dataset) else "auto"
+    # a config file is the recipe (a run's config.json holds every field): auto's choices would only be overridden
+    return "paper" if is_benchmark(dataset) or getattr(args, "config", None) else "auto"
 
 
 def final_line(result, cfg, world, device) -> str:
