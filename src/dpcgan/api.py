@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, apply_budget, auto_config, batch_for_size, preset as preset_config, validate
+from .config import (AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, apply_budget, auto_config, batch_for_size,
+                     preset as preset_config, validate)
 from .data.arrays import check_label_names, images_from_arrays
 from .errors import DPCGANError
 from .sample import load_generator, run_label_names, sample_synthetic
@@ -144,8 +145,7 @@ class DPCGAN:
             cfg, why = batch_for_size(cfg, len(data))
             if why and progress:
                 print(f"table: {why}", flush=True)
-        cfg = cfg.replace(dataset=data.name, num_classes=data.num_classes,
-                                  label_names=tuple(schema.label_names))
+        cfg = cfg.replace(dataset=data.name, num_classes=data.num_classes, label_names=tuple(schema.label_names))
         if out is None:
             out, overwrite = self._new_temporary() / "run", False
         result = train(cfg, data, out, overwrite=overwrite, progress=progress, device=device)

@@ -247,12 +247,14 @@ def batch_for_size(cfg: TrainConfig, n: int) -> tuple[TrainConfig, str | None]:
     return cfg.replace(batch_size=batch), (f"batch B {batch}: the preset's {cfg.batch_size} is more than "
                                             f"{MAX_TABLE_SAMPLE_RATE:.0%} of n = {n} (--batch-size sets it)")
 
+
 def auto_config(n: int, image_shape: tuple[int, int, int], num_classes: int, epsilon: float | None = None,
                 delta: float | None = None) -> tuple[TrainConfig, list[str]]:
     """The auto recipe for this data (public facts only) and one line of reason per choice. epsilon None: 10."""
     reasons = [] if epsilon is not None else ["epsilon 10: auto's default (set --epsilon)"]
     choice = auto_recipe.choose(n, 10.0 if epsilon is None else epsilon, tuple(image_shape), num_classes, delta)
     return AUTO_BASE.replace(**choice.changes), reasons + choice.reasons
+
 
 def preset(name: str) -> TrainConfig:
     if name == auto_recipe.NAME:

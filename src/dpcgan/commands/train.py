@@ -146,13 +146,7 @@ def auto_from_args(args, file: dict) -> tuple[TrainConfig, list[str]]:
         k = given("num_classes", "num_classes") or (len(names) if names else None)
         if k is None:
             raise ConfigError(missing_label_set_message(dataset))
-        if is_image_folder(dataset):
-            size, channels = given("image_size", "image_size"), given("channels", "channels")
-            if size is None or channels is None:
-                raise ConfigError(missing_shape_message(dataset))
-            shape = (channels, size, size)
-        else:
-            shape = dataset_image_shape(dataset)
+        shape = public_image_shape(dataset, given("channels", "channels"), given("image_size", "image_size"))
     return auto_config(dataset_size(dataset), shape, k, given("epsilon", "target_epsilon"), given("delta", "delta"))
 
 
@@ -212,9 +206,17 @@ def check_shape_early(cfg) -> None:
     image folders: the public --channels and --image-size)."""
     if is_benchmark(cfg.dataset) or not Path(cfg.dataset).exists():
         return
-    shape = (cfg.channels, cfg.image_size, cfg.image_size) if is_image_folder(cfg.dataset) else \
-        dataset_image_shape(cfg.dataset)
-    check_image_shape_for_arch(cfg.arch, shape)
+    check_image_shape_for_arch(cfg.arch, public_image_shape(cfg.dataset, cfg.channels, cfg.image_size))
+
+
+def public_image_shape(dataset: str, channels: int | None, image_size: int | None) -> tuple[int, int, int]:
+    """(C, H, W) of own data without reading a record: an image folder's public --channels and --image-size (both
+    required), else the arrays' header."""
+    if is_image_folder(dataset):
+        if image_size is None or channels is None:
+            raise ConfigError(missing_shape_message(dataset))
+        return channels, image_size, image_size
+    return dataset_image_shape(dataset)
 
 
 def resume(args, world, device) -> int:

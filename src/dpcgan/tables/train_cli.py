@@ -68,13 +68,17 @@ def train_table(args, cfg, world, device) -> int:
     if release is not None and world.main:
         print(f"note: {args.schema} is a DP draft ((epsilon = {release.epsilon:g}, delta = {release.delta:g})-DP); this "
               "run composes it into its budget (privacy.json, schema_draft)")
-    n = table_size(cfg.dataset)   # public by assumption; counted from the file's rows, no cell read
-    if getattr(args, "batch_size", None) is None:
+    def fit_batch(cfg, n: int):   # n is public by assumption
+        if getattr(args, "batch_size", None) is not None:
+            return cfg
         cfg, why = batch_for_size(cfg, n)
         if why and world.main:
             print(f"table: {why}", flush=True)
-    if args.dry_run:  # the label set from the schema
-        print_plan(cfg, n, len(schema.label_names), release)
+        return cfg
+
+    if args.dry_run:  # n from the file (public by assumption), the label set from the schema
+        n = table_size(cfg.dataset)
+        print_plan(fit_batch(cfg, n), n, len(schema.label_names), release)
         return 0
     name = preset_name(args)
     stem = Path(cfg.dataset).name.split(".")[0]
@@ -86,6 +90,7 @@ def train_table(args, cfg, world, device) -> int:
     os.close(fd)
     try:
         data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
+        cfg = fit_batch(cfg, len(data))
         if world.main:
             print_plan(cfg, len(data), data.num_classes, release)
         location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label,
