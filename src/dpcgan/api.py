@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import (AUTO_BASE, DEFAULT_TABLE_PRESET, TrainConfig, apply_budget, auto_config, batch_for_size,
-                     preset as preset_config, validate)
+from .config import (AUTO_BASE, DEFAULT_TABLE_PRESET, TABLE_ARCHS, TrainConfig, apply_budget, auto_config,
+                     batch_for_size, preset as preset_config, validate)
 from .data.arrays import check_label_names, images_from_arrays
 from .errors import DPCGANError
 from .sample import load_generator, run_label_names, sample_synthetic
@@ -136,8 +136,9 @@ class DPCGAN:
         if self.auto:   # auto is a recipe for images; tables get the table default
             self.config = self._configure(preset_config(DEFAULT_TABLE_PRESET))
             validate(self.config)
-        if self.config.arch != "table-mlp":
-            raise DPCGANError(f"tables train with a table preset: DPCGAN('table-eps1' or 'table-eps10', ...) "
+        if self.config.arch not in TABLE_ARCHS:
+            raise DPCGANError(f"tables train with a table preset: DPCGAN('table-marginals', 'table-eps1' or "
+                              "'table-eps10', ...) "
                               f"(this model's architecture is {self.config.arch!r})")
         data = load_table(table, schema, label_column)
         cfg = self.config

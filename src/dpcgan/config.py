@@ -20,9 +20,12 @@ from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant, pld
 from .privacy.events import SampledGaussianEvent
 from .privacy.label_histogram import DP_HISTOGRAM
+from .privacy.marginal_budget import plan_marginal_releases
 from .privacy.schema_release import SchemaRelease
 
 MODES = ("split", "joint", "off")
+MARGINAL_ARCH = "table-marginals"   # tables fitted to DP count tables (tables/marginal_fit.py), no D steps
+TABLE_ARCHS = ("table-mlp", MARGINAL_ARCH)
 LOSSES = ("bce", "hinge")
 CLIPPINGS = ("clip", "normalize")
 D_OPTIMIZERS = ("sgd", "adam")
@@ -89,6 +92,15 @@ class TrainConfig:
     warm_start_noise: float = 0.0       # s of that release; 0: no warm start
     warm_start_clip: float = 8.0        # C_w, in the units of a record (pixels in [0, 1]: MNIST digits ~9)
     warm_start_steps: int = 200
+    # marginal-fitted tables (arch "table-marginals", tables/marginal_fit.py): no D steps; the budget goes to DP count
+    # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
+    # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
+    # fitted to them (post-processing): marginal_fit_steps Adam steps after each round, marginal_final_steps at the end
+    marginal_rounds: int = 5
+    marginal_tables_per_round: int = 4
+    marginal_fit_steps: int = 300
+    marginal_final_steps: int = 1000
+    marginal_batch_per_class: int = 512   # latents per class on which G's tables are estimated at each fitting step
     # bookkeeping
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100
@@ -212,6 +224,12 @@ PRESETS |= {
     # at epsilon = 1 a 4x larger batch and fewer steps keep sigma / B (noise on the averaged gradient) moderate
     "table-eps1": _TABLE.replace(target_epsilon=1.0, batch_size=1024, steps=400),
 }
+# Issue 23 item 1: a generator fitted to DP-measured count tables (GEM / MargNet's route; tables/marginal_fit.py)
+# beats the table GAN and the independent-marginals baseline on Adult, credit_data and fertility at every epsilon
+# measured (results/tabular.md). PLD accounting of its releases; the label shares come from its count tables.
+PRESETS["table-marginals"] = _TABLE.replace(
+    arch=MARGINAL_ARCH, latent_dim=64, hidden=256, g_lr=2e-3, g_betas=(0.9, 0.999), g_ema=0.0, mode_seeking=0.0,
+    conversion="pld", target_epsilon=1.0, steps=None, batch_size=1, d_hidden=None)
 
 
 # --preset auto (auto_recipe.py): the recipe is chosen from n, epsilon, delta, the image shape and K, so it is
@@ -227,11 +245,13 @@ USE_FOR = {
     "fashion-mnist-eps10": "the recipe of mnist-eps10 on fashion-mnist (MNIST-size data): results/quality.md",
     "fashion-mnist-eps1": "the recipe of mnist-eps1 on fashion-mnist (MNIST-size data): results/quality.md",
     "table-eps10": "tables (CSV/Parquet with a schema) at epsilon about 10: results/tabular.md",
-    "table-eps1": "tables at epsilon about 1 (the default for tables): results/tabular.md",
+    "table-eps1": "tables at epsilon about 1, the table GAN: results/tabular.md",
+    "table-marginals": "tables (CSV/Parquet with a schema) at any epsilon (the default for tables): "
+                       "results/tabular.md",
     auto_recipe.NAME: "your own images, any size and epsilon (the default for them): docs/auto.md, "
                       "results/owndata.md",
 }
-DEFAULT_TABLE_PRESET = "table-eps1"   # tables given no preset
+DEFAULT_TABLE_PRESET = "table-marginals"   # tables given no preset
 MAX_TABLE_SAMPLE_RATE = 0.2           # a table preset's B is cut to this share of n (batch_for_size)
 
 
@@ -302,6 +322,8 @@ class PrivacyPlan:
     label_prior: list[float] = field(default_factory=list)
     sigma_calibrated_for_steps: int | None = None   # sigma was calibrated to spend the cap in this many D steps
     schema_release: SchemaRelease | None = None     # a DP-drafted schema: its release, composed into the budget
+    table_features: int | None = None   # marginal-fitted tables: J, which fixes their releases (noise_multiplier is
+                                        # then the overall scale s of privacy/marginal_budget.py; no D steps)
 
     @property
     def delta_threshold(self) -> float:
@@ -313,6 +335,8 @@ class PrivacyPlan:
         d["planned_epsilon"] = None if math.isinf(self.planned_epsilon) else self.planned_epsilon
         if self.schema_release is None:  # absent, not null: config.json of runs from before DP drafts still match
             del d["schema_release"]
+        if self.table_features is None:
+            del d["table_features"]
         return d
 
 
@@ -433,15 +457,22 @@ class FullDataRelease:
         return SampledGaussianEvent(1.0, self.noise_multiplier, 1, self.release, self.coordinates)
 
 
+def marginal_releases(cfg: TrainConfig, num_features: int, scale: float) -> list[FullDataRelease]:
+    """The releases of a marginal-fitted table run (arch table-marginals) at overall noise scale `scale`."""
+    words = {"marginals": "DP count tables", "marginal-selection": "DP scores of the column pairs"}
+    return [FullDataRelease(f"{words[r.release]} ({r.coordinates} at once)", r.noise_multiplier,
+                            "a GAN table preset (table-eps1, table-eps10)", r.release, r.coordinates)
+            for r in plan_marginal_releases(num_features, cfg.marginal_rounds, cfg.marginal_tables_per_round, scale)]
+
+
 def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = None) -> list[FullDataRelease]:
     """The run's Gaussian releases over the whole training set, made before the first D step and composed with the
-    D steps in one ledger: a DP-drafted schema, the DP label histogram, the DP warm start."""
+    D steps in one ledger: a DP-drafted schema, the DP label histogram, the DP warm start. (A marginal-fitted table
+    run learns its label shares from its count tables: no separate histogram.)"""
     releases = []
     if schema_release is not None:
-        releases.append(FullDataRelease("the DP schema draft (counts per column)", schema_release.noise_multiplier,
-                                        "a schema written from public knowledge",
-                                        **schema_release.ledger_release()))
-    if cfg.label_prior == DP_HISTOGRAM and cfg.mode != "off":
+        releases.append(schema_release_event(schema_release))
+    if cfg.label_prior == DP_HISTOGRAM and cfg.mode != "off" and cfg.arch != MARGINAL_ARCH:
         releases.append(FullDataRelease("the DP label histogram (class counts)", cfg.label_histogram_noise,
                                         "--label-prior uniform", "label-histogram"))
     if cfg.warm_start_noise and cfg.mode != "off":
@@ -498,11 +529,54 @@ def release_costs(cfg: TrainConfig, plan: "PrivacyPlan") -> list[tuple[FullDataR
     return out
 
 
+def resolve_marginal_plan(cfg: TrainConfig, n: int, num_features: int | None,
+                          schema_release: SchemaRelease | None) -> PrivacyPlan:
+    """A marginal-fitted table run: the overall noise scale s of its releases, calibrated (or given as --sigma)."""
+    if num_features is None:
+        raise ConfigError("architecture 'table-marginals' is for tables: train on a CSV with --schema FILE")
+    if cfg.mode == "off":
+        raise ConfigError("architecture 'table-marginals' has no non-private mode: its tables are DP releases")
+    others = [schema_release_event(schema_release)] if schema_release is not None else []
+
+    def eps_at(scale: float) -> float:
+        releases = others + marginal_releases(cfg, num_features, scale)
+        return releases_epsilon(releases, cfg.delta, cfg.conversion)
+
+    scale = cfg.noise_multiplier
+    if scale is None:
+        if cfg.target_epsilon is None:
+            raise ConfigError("give --epsilon (or --sigma, the overall noise scale of the count tables)")
+        if others and releases_epsilon(others, cfg.delta, cfg.conversion) >= cfg.target_epsilon:
+            raise PrivacyBudgetError(f"the DP schema draft alone already spends epsilon >= {cfg.target_epsilon:g}: "
+                                     "raise --epsilon or write the schema from public knowledge")
+        from .privacy.search import smallest_noise
+
+        scale = smallest_noise(lambda s: eps_at(s) <= cfg.target_epsilon, 1e-4,
+                               f"epsilon={cfg.target_epsilon} with the marginal releases")
+    eps = eps_at(scale)
+    if cfg.target_epsilon is not None and eps > cfg.target_epsilon:
+        raise PrivacyBudgetError(f"--sigma {scale:g} for the count tables costs epsilon={eps:.4f} > --epsilon "
+                                 f"{cfg.target_epsilon}: raise --sigma or --epsilon")
+    return PrivacyPlan(n, 1.0, scale, 0, eps, [], None, schema_release, num_features)
+
+
+def schema_release_event(schema_release: SchemaRelease) -> FullDataRelease:
+    return FullDataRelease("the DP schema draft (counts per column)", schema_release.noise_multiplier,
+                           "a schema written from public knowledge", **schema_release.ledger_release())
+
+
 def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
-                 schema_release: SchemaRelease | None = None) -> PrivacyPlan:
+                 schema_release: SchemaRelease | None = None, num_features: int | None = None) -> PrivacyPlan:
     """Fix (q, sigma, steps) from the config and the public dataset size n. schema_release: the cost of a
-    DP-drafted table schema (privacy/schema_release.py), part of the budget like the DP label histogram."""
+    DP-drafted table schema (privacy/schema_release.py), part of the budget like the DP label histogram.
+    num_features: a table's feature-column count (public, from its schema), which a marginal-fitted run needs."""
     validate(cfg)
+    if cfg.arch == MARGINAL_ARCH:
+        if n < 10:
+            raise ConfigError(f"the dataset has only {n} records; DP training needs many more")
+        if cfg.delta >= 1.0 / n:
+            raise ConfigError(f"--delta must be < 1/n = {1.0 / n:.3g} (got {cfg.delta:g}, n={n})")
+        return resolve_marginal_plan(cfg, n, num_features, schema_release)
     if cfg.batch_size >= n:
         raise ConfigError(f"--batch-size {cfg.batch_size} must be smaller than the dataset size n={n}: "
                           "Poisson subsampling needs q = B/n < 1")
@@ -573,6 +647,23 @@ def describe_plan(cfg: TrainConfig, plan: PrivacyPlan) -> tuple[str, list[str]]:
     head = (f"plan: q = {plan.sample_rate:.6g} (B = {cfg.batch_size} of n = {plan.n}, Poisson), "
             f"{plan.steps} D steps, ")
     warnings: list[str] = []
+    if cfg.arch == MARGINAL_ARCH:
+        releases = marginal_releases(cfg, plan.table_features, plan.noise_multiplier)
+        line = (f"plan: marginal-fitted table (n = {plan.n}, {plan.table_features} feature columns): "
+                f"{sum(r.release == 'marginals' for r in releases)} releases of DP count tables and "
+                f"{sum(r.release == 'marginal-selection' for r in releases)} of noisy pair scores "
+                f"(noise multipliers {min(r.noise_multiplier for r in releases):.4g} to "
+                f"{max(r.noise_multiplier for r in releases):.4g}; overall scale s = {plan.noise_multiplier:.4g}), "
+                f"then G fitted to the tables (no D steps); epsilon = {plan.planned_epsilon:.4f}"
+                + (f" (cap {cfg.target_epsilon:g})" if cfg.target_epsilon is not None else "")
+                + f" ({cfg.conversion} accounting), delta = {cfg.delta + plan.delta_threshold:g}"
+                + (", including the DP schema draft" if plan.schema_release is not None else "")
+                + "; label shares from the count tables")
+        if plan.planned_epsilon > WEAK_EPSILON:
+            warnings.append(f"epsilon = {plan.planned_epsilon:.3g} is above {WEAK_EPSILON:g}: a weak guarantee")
+        if cfg.seed is not None:
+            warnings.append("seeded run (--seed): reproducible, NOT FOR RELEASE (its noise can be replayed)")
+        return line, warnings
     if cfg.mode == "off":
         line = head + "mode off: NO PRIVACY (nothing from this run may be released)"
     else:

@@ -66,8 +66,9 @@ def final_line(result, cfg, world, device) -> str:
     return line
 
 
-def print_plan(cfg, n: int, num_classes: int, schema_release=None) -> None:
-    line, warnings = describe_plan(cfg, resolve_plan(cfg, n, num_classes, schema_release=schema_release))
+def print_plan(cfg, n: int, num_classes: int, schema_release=None, num_features: int | None = None) -> None:
+    line, warnings = describe_plan(cfg, resolve_plan(cfg, n, num_classes, schema_release=schema_release,
+                                                     num_features=num_features))
     print(line, flush=True)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr, flush=True)

@@ -62,8 +62,17 @@ def _table_mlp(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
             TableDiscriminator(d, spec.num_classes, spec.discriminator_width))
 
 
+def _table_marginals(spec: ModelSpec) -> tuple[nn.Module, None]:
+    """The generator of a marginal-fitted table (tables/marginal_fit.py); it has no discriminator."""
+    from .tabular import MarginalTableGenerator
+
+    G, _ = _table_mlp(ModelSpec("table-mlp", spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden,
+                                spec.d_hidden, schema=spec.schema))
+    return MarginalTableGenerator(G.blocks, spec.num_classes, spec.latent_dim, spec.hidden), None
+
+
 # Architectures register here: name -> builder returning (generator, discriminator).
-ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv, "table-mlp": _table_mlp}
+ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv, "table-mlp": _table_mlp, "table-marginals": _table_marginals}
 
 
 # What each architecture can take (checked before any record is read).
@@ -95,7 +104,7 @@ def build_models(spec: ModelSpec, *, private: bool = True) -> tuple[nn.Module, n
     if spec.arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {spec.arch!r}: choose one of {sorted(ARCHITECTURES)}")
     generator, discriminator = ARCHITECTURES[spec.arch](spec)
-    if private:
+    if private and discriminator is not None:
         check_private_discriminator(discriminator)
     return generator, discriminator
 

@@ -87,3 +87,21 @@ class TableDiscriminator(nn.Module):
         if self.embed is not None:
             out = out + (self.embed(y1) * h).sum(1)
         return out
+
+
+class MarginalTableGenerator(TableGenerator):
+    """The generator of the marginal-fitted tables ("table-marginals", tables/marginal_fit.py): the same network and
+    layout, trained on per-block softmax probabilities. A row draws each categorical block from its softmax (the
+    Gumbel-max trick on the latent's uniforms, an exact draw) and places a numeric value uniformly within its bin
+    (the uniform of the same latent): the fitting matched bin probabilities, not positions within bins."""
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z, u = z[:, : self.latent_dim], z[:, self.latent_dim :]
+        h = self.net(torch.cat([z, one_hot(y, self.num_classes, z.dtype)], dim=1))
+        out = activate(h, self.blocks, u).detach()
+        pos = 0
+        for kind, w in self.blocks:
+            if kind == NUM:
+                out[:, pos : pos + w] = 2.0 * u[:, pos : pos + w] - 1.0
+            pos += w
+        return out.view(-1, *self.image_shape)

@@ -7,6 +7,8 @@ bound for all of them. PLD accounting is tight, so it must see what really ran:
   warm-start             Gaussian with std s sqrt(2) (sums, L2 sensitivity 1) composed with the discrete Gaussian
                          N_Z(0, 2 s^2) (counts, one moves by 1)
   schema-draft           J discrete Gaussians N_Z(0, J s^2), each count moving by 1
+  marginals              the same structure: J count tables, one count of each moving by 1 (tables/marginal_fit.py)
+  marginal-selection     a Gaussian with std s: P scores with noise std s sqrt(P), L2 sensitivity at most sqrt(P)
   release None           a Gaussian with std s (the continuous releases of runs made before counts were integers)
 The discrete Gaussian's PLD differs from the continuous one at the same s, sometimes above it (epsilon 0.16011 vs
 0.16004 at s = 20, 6.956 vs 6.652 at s = 0.7, delta 1e-5), so treating it as continuous could understate epsilon.
@@ -39,7 +41,7 @@ def event_pld(e: SampledGaussianEvent, discretization: float = VALUE_DISCRETIZAT
         one = discrete(s)
     elif e.release == "warm-start":
         one = gaussian(s * math.sqrt(2.0)).compose(discrete(s * math.sqrt(2.0)))
-    elif e.release == "schema-draft":
+    elif e.release in ("schema-draft", "marginals"):
         one = discrete(s * math.sqrt(e.coordinates)).self_compose(e.coordinates)
     else:
         one = gaussian(s)

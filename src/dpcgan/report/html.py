@@ -17,7 +17,7 @@ from ..evaluate.sources import describe as describe_sources
 from . import plots
 from .epsilon_curve import epsilon_by_step
 from .run_files import RunFiles
-from .statement import Statement
+from .statement import Statement, mechanism_summary
 
 MAX_PROGRESS = 12  # grids shown in the strip (evenly spaced, the last always included)
 
@@ -96,12 +96,7 @@ def privacy_section(run: RunFiles, st: Statement) -> str:
             extra.append(f"PLD accounting (tighter, not the headline): ε = {st.epsilon_pld:.4f}")
         if st.epsilon_cap is not None:
             extra.append(f"the run's cap: ε ≤ {st.epsilon_cap:g}")
-        out.append(f"<p><b>Mechanism:</b> {escape(str(p.get('mechanism', '')))}; sample rate q = "
-                   f"{_fmt(p.get('sample_rate'), '.6g')}, noise multiplier σ = {_fmt(p.get('noise_multiplier'), '.4g')}, "
-                   f"clipping norm C = {_fmt(p.get('max_grad_norm'), 'g')}, {p.get('d_steps')} D steps"
-                   + (f", plus {len(st.other_releases)} release(s) over the whole data before the first D step, "
-                      f"composed into the same ε: {escape('; '.join(st.other_releases))}" if st.other_releases else "")
-                   + ". "
+        out.append(f"<p><b>Mechanism:</b> {escape(mechanism_summary(p, st.other_releases))}. "
                    f"{escape(str(p.get('accountant', '')))}: " + "; ".join(extra) + ".</p>")
     out.append("<h3>Assumed public</h3>" + _table([(escape(k), escape(v)) for k, v in st.assumed_public]))
     out.append("<h3>Not covered by the guarantee</h3>" + _list(st.not_covered))

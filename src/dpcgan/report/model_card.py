@@ -9,7 +9,7 @@ from typing import Any
 from ..evaluate.report import ROWS as EVAL_ROWS
 from ..evaluate.sources import describe as describe_sources
 from .run_files import RunFiles
-from .statement import Statement
+from .statement import Statement, mechanism_summary
 
 
 def _text(s: object) -> str:
@@ -35,16 +35,13 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
             f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", ""]
     out += ["## Privacy", ""]
     if st.private:
-        out += [f"**(ε = {st.epsilon:.2f}, δ = {st.delta:g})-differential privacy** ({st.conversion} RDP conversion).",
+        out += [f"**(ε = {st.epsilon:.2f}, δ = {st.delta:g})-differential privacy** ({'PLD accounting' if st.conversion == 'pld' else f'{st.conversion} RDP conversion'}).",
                 "", f"How to quote it: {st.how_to_quote}.", ""]
     else:
         out += ["**No privacy guarantee** (non-private run).", ""]
     out += [f"- Guarantee: {st.guarantee}", f"- What is protected: {st.protected}.", f"- Adjacency: {st.adjacency}."]
     if st.private:
-        out += [f"- Mechanism: {p.get('mechanism')}; q = {p.get('sample_rate'):.6g}, σ = {p.get('noise_multiplier'):.4g}, "
-                f"C = {p.get('max_grad_norm'):g}, {p.get('d_steps')} D steps"
-                + (f", plus {len(st.other_releases)} release(s) over the whole data before the first D step, composed "
-                   f"into the same ε: {'; '.join(st.other_releases)}" if st.other_releases else "") + ".",
+        out += [f"- Mechanism: {mechanism_summary(p, st.other_releases)}.",
                 "- ε under each conversion: " + ", ".join(f"{c} {e:.4f}" for c, e in
                                                          (p.get("epsilon_by_conversion") or {}).items() if e is not None)
                 + (f"; PLD (tighter, not the headline) {st.epsilon_pld:.4f}" if st.epsilon_pld is not None else "")

@@ -32,7 +32,22 @@ RELEASE_WORDS = {   # ledger release kind -> (what it is, the setting that turns
     "warm-start": ("the DP warm start (per-class means and counts)", "--set warm_start_noise=0"),
     "label-histogram": ("the DP label histogram (class counts)", "--label-prior uniform"),
     "schema-draft": ("the DP schema draft (category and bin counts)", "a schema written from public knowledge"),
+    "marginals": ("DP count tables", "a GAN table preset"),
+    "marginal-selection": ("DP scores of the column pairs", "a GAN table preset"),
 }
+
+
+def mechanism_summary(privacy: dict[str, Any], other_releases: list[str]) -> str:
+    """The mechanism in one sentence with its parameters (report.html and MODEL_CARD.md)."""
+    if privacy.get("marginals"):   # a marginal-fitted table: releases only, no D steps
+        return f"{privacy.get('mechanism')}: {privacy['marginals'].get('summary', '')}"
+    def fmt(v, spec: str) -> str:
+        return "?" if v is None else format(v, spec)
+    return (f"{privacy.get('mechanism')}; sample rate q = {fmt(privacy.get('sample_rate'), '.6g')}, noise multiplier "
+            f"σ = {fmt(privacy.get('noise_multiplier'), '.4g')}, clipping norm C = "
+            f"{fmt(privacy.get('max_grad_norm'), 'g')}, {privacy.get('d_steps')} D steps"
+            + (f", plus {len(other_releases)} release(s) over the whole data before the first D step, composed into "
+               f"the same ε: {'; '.join(other_releases)}" if other_releases else ""))
 
 
 def other_releases(privacy: dict[str, Any]) -> list[str]:
@@ -40,8 +55,8 @@ def other_releases(privacy: dict[str, Any]) -> list[str]:
     multiplier and how to turn it off; all are composed into the epsilon quoted (issue 24 item 2)."""
     out = []
     for e in privacy.get("events", []) or []:
-        if e.get("sample_rate") != 1.0:
-            continue
+        if e.get("sample_rate") != 1.0 or str(e.get("release", "")).startswith("marginal"):
+            continue   # (a marginal-fitted table's own releases are its mechanism: mechanism_summary)
         what, off = RELEASE_WORDS.get(e.get("release"), (f"a full-data release ({e.get('release')})", "-"))
         out.append(f"{what}, noise multiplier {float(e.get('noise_multiplier', 0)):g} (off: {off})")
     return out

@@ -2,7 +2,7 @@
 
 Per feature column, in schema order (the label is not encoded: it is the condition y):
   categorical  one-hot over its categories, plus one slot "missing" when the column is nullable   ("cat" block)
-  numeric      v clipped to [min, max], then the one-hot of its bin among NUMERIC_BINS equal-width bins of the
+  numeric      v clipped to [min, max], then the one-hot of its bin among the column's `bins` equal-width bins of the
                public bounds, plus a slot "missing" when nullable                                  ("cat" block)
                and its position within the bin, in [-1, 1] (0 when the cell is empty)            ("num" block)
 The generator emits the same layout: a (straight-through) softmax per "cat" block, tanh per "num" block. Bins
@@ -23,7 +23,6 @@ from ..errors import DataError
 from .schema import CATEGORICAL, Column, TableSchema, _text
 
 CAT, NUM = "cat", "num"
-NUMERIC_BINS = 10
 
 
 def layout(schema: TableSchema) -> list[tuple[str, int, str]]:
@@ -33,7 +32,7 @@ def layout(schema: TableSchema) -> list[tuple[str, int, str]]:
         if c.type == CATEGORICAL:
             blocks.append((CAT, len(c.categories) + int(c.missing), c.name))
         else:
-            blocks.append((CAT, NUMERIC_BINS + int(c.missing), c.name))
+            blocks.append((CAT, c.bins + int(c.missing), c.name))
             blocks.append((NUM, 1, c.name))
     return blocks
 
@@ -135,10 +134,10 @@ def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table"
             pos += k
         else:
             v, na = numeric_values(c, df[c.name], source)
-            t = (v - c.min) / (c.max - c.min) * NUMERIC_BINS           # in [0, bins]
-            b = np.minimum(np.floor(t), NUMERIC_BINS - 1)
-            x[np.arange(n), pos + np.where(na, NUMERIC_BINS, b).astype(np.int64)] = 1.0
-            pos += NUMERIC_BINS + int(c.missing)
+            t = (v - c.min) / (c.max - c.min) * c.bins           # in [0, bins]
+            b = np.minimum(np.floor(t), c.bins - 1)
+            x[np.arange(n), pos + np.where(na, c.bins, b).astype(np.int64)] = 1.0
+            pos += c.bins + int(c.missing)
             x[:, pos] = np.where(na, 0.0, 2.0 * (t - b) - 1.0)
             pos += 1
     lab = schema.label_column
@@ -161,12 +160,12 @@ def decode(x: np.ndarray, y: np.ndarray, schema: TableSchema) -> pd.DataFrame:
             out[c.name] = pd.array(cats[codes], dtype="string")
             pos += k
         else:
-            k = NUMERIC_BINS + int(c.missing)
+            k = c.bins + int(c.missing)
             b = x[:, pos : pos + k].argmax(1)
-            na = b == NUMERIC_BINS
-            b = np.minimum(b, NUMERIC_BINS - 1)
+            na = b == c.bins
+            b = np.minimum(b, c.bins - 1)
             offset = (np.clip(x[:, pos + k], -1, 1) + 1.0) / 2.0
-            v = c.min + (b + offset) / NUMERIC_BINS * (c.max - c.min)
+            v = c.min + (b + offset) / c.bins * (c.max - c.min)
             pos += k + 1
             if c.integer:
                 # round within the bounds: an integer column's bounds may themselves be non-integers

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import DEFAULT_TABLE_PRESET as DEFAULT_PRESET  # noqa: F401 (re-exported)
-from ..config import batch_for_size
+from ..config import TABLE_ARCHS, batch_for_size
 from ..errors import ConfigError
 from ..privacy.schema_release import schema_release
 from .csvio import load_table, table_size
@@ -20,9 +20,9 @@ from .schema import TableSchema, read_schema_file
 
 def table_config(args, cfg, schema: TableSchema):
     """The run's config for a table: the label set is the schema's label categories (public)."""
-    if cfg.arch != "table-mlp":
-        raise ConfigError(f"tables train with architecture 'table-mlp' (got {cfg.arch!r} from the preset or "
-                          "config): use --preset table-eps1 or table-eps10")
+    if cfg.arch not in TABLE_ARCHS:
+        raise ConfigError(f"tables train with architecture {' or '.join(TABLE_ARCHS)} (got {cfg.arch!r} from the "
+                          "preset or config): use --preset table-marginals (the default), table-eps1 or table-eps10")
     names = tuple(schema.label_names)
     if cfg.num_classes is not None and cfg.num_classes != len(names) and getattr(args, "num_classes", None):
         raise ConfigError(f"--num-classes {cfg.num_classes} differs from the {len(names)} categories of the label "
@@ -78,7 +78,7 @@ def train_table(args, cfg, world, device) -> int:
 
     if args.dry_run:  # n from the file (public by assumption), the label set from the schema
         n = table_size(cfg.dataset)
-        print_plan(fit_batch(cfg, n), n, len(schema.label_names), release)
+        print_plan(fit_batch(cfg, n), n, len(schema.label_names), release, len(schema.features))
         return 0
     name = preset_name(args)
     stem = Path(cfg.dataset).name.split(".")[0]
@@ -92,7 +92,7 @@ def train_table(args, cfg, world, device) -> int:
         data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
         cfg = fit_batch(cfg, len(data))
         if world.main:
-            print_plan(cfg, len(data), data.num_classes, release)
+            print_plan(cfg, len(data), data.num_classes, release, len(schema.features))
         location = {"schema": str(Path(args.schema).resolve()), "label_column": schema.label,
                     **({"schema_is_public": True} if public else {})}
         result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,

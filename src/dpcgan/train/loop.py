@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm  # a notebook widget in Jupyter, the plain bar in a terminal
 
-from ..config import DP_HISTOGRAM, PrivacyPlan, TrainConfig, resolve_plan
+from ..config import DP_HISTOGRAM, MARGINAL_ARCH, PrivacyPlan, TrainConfig, resolve_plan
 from ..data import LabeledImages, PoissonSampler
 from ..distributed import World, resolve_device, to_device
 from ..errors import ConfigError
@@ -109,6 +109,11 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     force: resume even a checkpoint that its run already continued past (a fork: costs more than one epsilon).
     data_location: where the data was read from (e.g. {"data_dir": ...}), kept in the run's private record so
     that `dpcgan train --resume OUT` finds it again."""
+    if cfg.arch == MARGINAL_ARCH:   # no D steps: DP count tables and G fitted to them (train/marginal_run.py)
+        from .marginal_run import train_marginals
+
+        return train_marginals(cfg, data, out, overwrite=overwrite, progress=progress, resume=resume, world=world,
+                               data_location=data_location)
     if cfg.mode != "off" and data.label_set_inferred:
         raise ConfigError("the label set was read off the private data (max label + 1, or an image folder's "
                           "subfolders), which the privacy analysis does not cover: give it as a public input with "
