@@ -11,6 +11,7 @@ Results append to results/tabular.jsonl; results/tabular.md is rebuilt from it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -30,11 +31,13 @@ from dpcgan.tables.csvio import load_table, read_frame  # noqa: E402
 from dpcgan.tables.evaluate import discretise, evaluate_table  # noqa: E402
 from dpcgan.tables.schema import read_schema_file  # noqa: E402
 from dpcgan.tables.synth import sample_rows  # noqa: E402
+from dpcgan.tables.train_cli import schema_for  # noqa: E402
 from dpcgan.train import train  # noqa: E402
 
 WORK = REPO / "runs" / "tabular"
 SN_PYTHON = Path(os.environ.get("SN_PYTHON", "/work/sn-venv/bin/python"))
 SN_METHODS = ("mst", "aim", "dpctgan", "patectgan")
+DPMM_PYTHON = Path(os.environ.get("DPMM_PYTHON", "/work/dpmm-venv/bin/python"))   # pip install dpmm==0.1.9 there
 SN_TIMEOUT_S = int(os.environ.get("SN_TIMEOUT_S", "1200"))   # a SmartNoise fit longer than this is recorded as such
 
 
@@ -66,12 +69,15 @@ def dpcgan_config(eps: float, delta: float, seed: int, overrides: dict):
 
 
 def run_dpcgan(schema, tr, eps, delta, seed, n, overrides, preset_name=None) -> tuple[pd.DataFrame, dict]:
-    data = load_table(tr, schema)
     base = (preset(preset_name).replace(target_epsilon=eps, delta=delta, seed=seed, **overrides) if preset_name
             else dpcgan_config(eps, delta, seed, overrides))
+    schema = schema_for(base, schema)   # the method's default numeric bins, as `dpcgan train` does
+    data = load_table(tr, schema)
     cfg = base.replace(dataset=str(tr), label_names=tuple(schema.label_names),
                                                              num_classes=len(schema.label_names))
-    out = WORK / Path(tr).parent.name / "runs" / f"{preset_name or 'gan'}-eps{eps:g}-seed{seed}"
+    # one folder per configuration: two runs of different overrides never share (or overwrite) a run directory
+    tweak = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8] if overrides else "preset"
+    out = WORK / Path(tr).parent.name / "runs" / f"{preset_name or 'gan'}-{tweak}-eps{eps:g}-seed{seed}"
     t0 = time.perf_counter()
     result = train(cfg, data, out, overwrite=True, progress=False)
     wall = time.perf_counter() - t0
@@ -100,15 +106,25 @@ BINS = 20
 
 def run_smartnoise(method, schema, train_df, eps, delta, seed, n, tmp: Path) -> tuple[pd.DataFrame, dict]:
     """The table discretised on the public schema (categories; numerics in BINS bins of the public bounds), fed to
-    SmartNoise as integer codes; its samples mapped back (numerics uniform within their bin)."""
+    SmartNoise (or dpmm, for dpmm-aim / dpmm-mst) as integer codes; its samples mapped back (numerics uniform
+    within their bin)."""
     codes = discretise(train_df, schema, BINS)
     tmp.mkdir(parents=True, exist_ok=True)
     inp, out = tmp / "codes.csv", tmp / f"{method}-{eps}-{seed}.csv"
     pd.DataFrame(codes, columns=schema.names).to_csv(inp, index=False)
     t0 = time.perf_counter()
-    proc = subprocess.run([str(SN_PYTHON), str(REPO / "benchmarks" / "_smartnoise_runner.py"), method, str(eps),
-                           str(delta), str(inp), str(out), str(n), str(seed)], capture_output=True, text=True,
-                          timeout=SN_TIMEOUT_S)
+    if method.startswith("dpmm-"):
+        domain = tmp / "domain.json"
+        # the 'missing' code only for nullable columns (a non-nullable column must never come out empty)
+        domain.write_text(json.dumps({c.name: (len(c.categories) if c.type == "categorical" else BINS) + int(c.missing)
+                                      for c in schema.columns}))
+        command = [str(DPMM_PYTHON), str(REPO / "benchmarks" / "_dpmm_runner.py"), method[5:], str(eps), str(delta),
+                   str(inp), str(domain), str(out), str(n), str(seed)]
+    else:
+        command = [str(SN_PYTHON), str(REPO / "benchmarks" / "_smartnoise_runner.py"), method, str(eps), str(delta),
+                   str(inp), str(out), str(n), str(seed)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=SN_TIMEOUT_S,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
     wall = time.perf_counter() - t0
@@ -140,7 +156,7 @@ def main() -> None:
     ap.add_argument("--methods", default="dpcgan-marginals,dpcgan,marginals",
                     help="dpcgan-marginals (the default table preset), dpcgan (the table GAN), marginals (baseline), "
                          "and SmartNoise's mst, aim, dpctgan, patectgan when their environment exists")
-    ap.add_argument("--override", default="{}", help="JSON of TrainConfig fields for dpcgan (tuning)")
+    ap.add_argument("--override", default="{}", help="JSON of TrainConfig fields for the dpcgan methods (tuning)")
     ap.add_argument("--tag", default="", help="label of this configuration in the results")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--delta", type=float, default=None,
@@ -167,7 +183,7 @@ def main() -> None:
                         if method == "dpcgan":   # the table GAN (table-eps1 / table-eps10)
                             synth, info = run_dpcgan(schema, tr, eps, delta, seed, n, overrides)
                         elif method == "dpcgan-marginals":   # the default for tables (table-marginals)
-                            synth, info = run_dpcgan(schema, tr, eps, delta, seed, n, {}, DEFAULT_TABLE_PRESET)
+                            synth, info = run_dpcgan(schema, tr, eps, delta, seed, n, overrides, DEFAULT_TABLE_PRESET)
                         elif method == "marginals":
                             synth, info = run_marginals(schema, train_df, eps, delta, seed, n)
                         else:
@@ -196,6 +212,10 @@ def main() -> None:
                            "hgb_acc": ev["tstr"]["hist_gradient_boosting"]["accuracy"],
                            "tv_1way": ev["fidelity"]["tv_1way"], "tv_2way": ev["fidelity"]["tv_2way"],
                            "corr_diff": ev["fidelity"]["correlation_diff"],
+                           "worst_category_gap": ev["fidelity"]["worst_category_gap"],
+                           "worst_category": ev["fidelity"]["worst_category"],
+                           "worst_missing_gap": ev["fidelity"]["worst_missing_gap"],
+                           "worst_missing_column": ev["fidelity"]["worst_missing_column"],
                            "real_lr_auroc": reference["logistic_regression"]["auroc"],
                            "real_hgb_auroc": reference["hist_gradient_boosting"]["auroc"],
                            "commit": commit(), "override": overrides}
@@ -215,35 +235,50 @@ def render() -> None:
             r = json.loads(line)
             latest[(r["dataset"], r["method"], r.get("tag", ""), r["epsilon"], r["seed"])] = r  # a rerun replaces
     rows = list(latest.values())
-    lines = ["# Labeled tables: dpcgan vs DP baselines (issue #13)", "",
+    lines = ["# Labeled tables: dpcgan vs DP baselines (issues #13, #23)", "",
              "Train on synthetic, test on real (TSTR): ROC AUC of logistic regression (LR) and HistGradientBoosting "
-             "(HGB) fitted on a synthetic table as large as the training split, tested on the real 20% test split; "
+             "(HGB) fitted on a synthetic table as large as the training split, tested on the real test split; "
              "fidelity against the real training split: mean total-variation distance of 1-way and 2-way marginals "
-             "(numerics in 10 bins of the public bounds) and mean |correlation difference| of the encoded columns. "
-             "Fixed 80/20 split (seed 2026); delta = min(1e-5, 1/n^2). Wall time: training (+ sampling for the "
-             "baselines) on this machine, 1 torch thread.", "",
+             "(numerics in 10 bins of the public bounds), mean |correlation difference| of the encoded columns, the "
+             "worst |share gap| over the categories held by >= 1 % of real rows (cat gap) and the worst |gap| in a "
+             "column's missing rate (NA gap). Splits: credit_data and fertility a fixed 80/20 split (seed 2026); "
+             "Adult its published train/test files, rows with an empty cell and the columns fnlwgt, education_num "
+             "dropped (the protocol of dpgan-recipes.md §9.2). delta = min(1e-5, 1/n^2) unless a row says "
+             "otherwise (Adult: 1e-5, as §9.2's anchors). Wall time: training (+ sampling for the baselines) on "
+             "this machine, 1 torch thread.", "",
+             "Methods: dpcgan-marginals = the default table preset (table-marginals: a generator fitted to DP count "
+             "tables, tables/marginal_fit.py); dpcgan = the table GAN (table-eps1 at epsilon <= 3, table-eps10 "
+             "above); marginals = the label-conditional independent-marginals baseline (tables/baselines.py); mst, "
+             "aim, dpctgan, patectgan = SmartNoise Synth, where its environment existed.", "",
              f"Machine: {machine()}. Rebuilt at commit {commit()}.", "",
              "Commands (from a clean clone, with `PYTHONPATH=src` or the package installed; the SmartNoise methods "
              "need their own virtual environment, see below; the exact invocations behind this file are listed at "
-             "its end): `python benchmarks/tabular.py --datasets credit_data,fertility --eps 1,3,10 --seeds 0,1 "
-             "--methods dpcgan,marginals,mst,aim,dpctgan,patectgan`.", ""]
+             "its end): `python benchmarks/tabular.py --datasets credit_data,fertility --eps 1,3,10 --seeds 0,1` and "
+             "`python benchmarks/tabular.py --datasets adult --eps 1,3,10 --seeds 0,1 --delta 1e-5`.", ""]
     for name in sorted({r["dataset"] for r in rows}):
         ok = [r for r in rows if r["dataset"] == name and "error" not in r]
         if ok:
             lines += [f"## {name} (n_train = {ok[0]['n_train']}; real-data reference: LR AUROC "
                       f"{ok[0]['real_lr_auroc']:.3f}, HGB AUROC {ok[0]['real_hgb_auroc']:.3f})", "",
-                      "Mean over seeds (number of seeds in brackets); gap = real-data HGB AUROC minus TSTR HGB AUROC.", "",
-                      "| method | epsilon | LR AUROC | HGB AUROC | gap (HGB) | TV 1-way | TV 2-way | corr diff | wall s |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+                      "Mean over seeds (number of seeds in brackets; cat gap and NA gap: the worst seed); gap = "
+                      "real-data HGB AUROC minus TSTR HGB AUROC" + (f"; delta = {ok[0]['delta']:g}" if name == "adult"
+                                                                     else "") + ".", "",
+                      "| method | epsilon | LR AUROC | HGB AUROC | gap (HGB) | TV 1-way | TV 2-way | corr diff | cat gap "
+                      "| NA gap | wall s |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
             groups: dict = {}
             for r in ok:
                 groups.setdefault((r["epsilon"], r["method"], r.get("tag", "")), []).append(r)
             for (eps, method, tag), rs in sorted(groups.items()):
                 mean = lambda k: float(np.mean([r[k] for r in rs]))  # noqa: E731
                 label = f"{method} ({tag})" if tag else method
+                def worst(k):   # the worst over the seeds (older rows lack the column)
+                    vals = [r[k] for r in rs if r.get(k) is not None]
+                    return f"{max(vals):.3f}" if vals else ("–" if all(k in r for r in rs) else "")
                 lines.append(f"| {label} [{len(rs)}] | {eps:g} | {mean('lr_auroc'):.3f} | {mean('hgb_auroc'):.3f} | "
                              f"{rs[0]['real_hgb_auroc'] - mean('hgb_auroc'):+.3f} | {mean('tv_1way'):.3f} | "
-                             f"{mean('tv_2way'):.3f} | {mean('corr_diff'):.3f} | {mean('train_s'):.0f} |")
+                             f"{mean('tv_2way'):.3f} | {mean('corr_diff'):.3f} | {worst('worst_category_gap')} | "
+                             f"{worst('worst_missing_gap')} | {mean('train_s'):.0f} |")
             lines += ["", "Every run:", "",
                       "| method | tag | epsilon | seed | LR AUROC | HGB AUROC | HGB acc | TV 1-way | TV 2-way | corr diff "
                       "| wall s | D steps | sigma |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -73,7 +73,9 @@ def run_cli(args, capsys):
     ('label = "A"\n[columns.A]\ntype = "categorical"\ncategories = ["x", "y"]\n[columns.B]\ntype = "numeric"\nmin = 2\n'
      'max = 1\n', "min must be < max"),
     ('label = "A"\n[columns.A]\ntype = "categorical"\ncategories = ["x", "y"]\n[columns.B]\ntype = "numeric"\nmin = 0\n'
-     'max = 1\nbins = 3\n', "unknown key"),
+     'max = 1\nbinz = 3\n', "unknown key"),
+    ('label = "A"\n[columns.A]\ntype = "categorical"\ncategories = ["x", "y"]\n[columns.B]\ntype = "numeric"\nmin = 0\n'
+     'max = 1\nbins = 1\n', "bins must be a whole number from 2"),
     ('label = "A"\n[columns.A]\ntype = "categorical"\ncategories = ["x", "x"]\n', "distinct"),
 ])
 def test_bad_schemas_are_refused_with_the_column_named(tmp_path, text, match):
@@ -185,7 +187,8 @@ def table_run(files, capsys):
     gz = tmp / "t.csv.gz"
     gz.write_bytes(gzip.compress(csv.read_bytes()))
     out = tmp / "run"
-    rc, cap = run_cli(["--threads", "1", "train", "--dataset", str(gz), "--label-column", "Status", "--schema",
+    rc, cap = run_cli(["--threads", "1", "train", "--preset", "table-eps1", "--dataset", str(gz), "--label-column",
+                       "Status", "--schema",
                        str(schema_file), "--batch-size", "64", "--steps", "30", "--epsilon", "3", "--seed", "0",
                        "--out", str(out), "--no-progress", "--log-every", "10"], capsys)
     assert rc == 0, cap.err
@@ -340,8 +343,8 @@ def test_python_api_fits_a_dataframe_and_samples_a_dataframe(files):
 
 def test_dry_run_prints_the_plan_and_a_table_preset_needs_a_table(files, capsys):
     tmp, schema_file, csv = files
-    rc, cap = run_cli(["train", "--dataset", str(csv), "--label-column", "Status", "--schema", str(schema_file),
-                       "--batch-size", "64", "--dry-run", "--out", str(tmp / "r")], capsys)
+    rc, cap = run_cli(["train", "--preset", "table-eps1", "--dataset", str(csv), "--label-column", "Status", "--schema",
+                       str(schema_file), "--batch-size", "64", "--dry-run", "--out", str(tmp / "r")], capsys)
     assert rc == 0 and "plan: q = " in cap.out and "n = 400" in cap.out and not (tmp / "r").exists()
     rc, cap = run_cli(["train", "--preset", "table-eps10"], capsys)
     assert rc == 2 and "--dataset FILE.csv" in cap.err
@@ -351,8 +354,8 @@ def test_an_interrupted_table_run_resumes_to_the_same_run(files, capsys, monkeyp
     from conftest import assert_same_run, interrupt_at
 
     tmp, schema_file, csv = files
-    args = ["--threads", "1", "train", "--dataset", str(csv), "--label-column", "Status", "--schema", str(schema_file),
-            "--batch-size", "64", "--steps", "40", "--epsilon", "3", "--seed", "3", "--checkpoint-every", "10",
+    args = ["--threads", "1", "train", "--preset", "table-eps1", "--dataset", str(csv), "--label-column", "Status",
+            "--schema", str(schema_file), "--batch-size", "64", "--steps", "40", "--epsilon", "3", "--seed", "3", "--checkpoint-every", "10",
             "--log-every", "10", "--no-progress"]
     rc, cap = run_cli(args + ["--out", str(tmp / "ref")], capsys)
     assert rc == 0, cap.err
@@ -383,8 +386,8 @@ def test_table_presets_learn_label_shares_and_sample_with_them(tmp_path, capsys)
     schema.write_text('label = "y"\n[columns.a]\ntype = "numeric"\nmin = -5\nmax = 5\n'
                       '[columns.y]\ntype = "categorical"\ncategories = ["neg", "pos"]\n')
     out = tmp_path / "run"
-    assert cli_main(["--threads", "1", "train", "--dataset", str(csv), "--label-column", "y", "--schema", str(schema),
-                     "--schema-is-public", "--steps", "5", "--out", str(out), "--no-progress"]) == 0
+    assert cli_main(["--threads", "1", "train", "--preset", "table-eps1", "--dataset", str(csv), "--label-column", "y",
+                     "--schema", str(schema), "--schema-is-public", "--steps", "5", "--out", str(out), "--no-progress"]) == 0
     prior = _json.loads((out / "privacy.json").read_text())
     assert any(e.get("release") == "label-histogram" for e in prior["events"])
     capsys.readouterr()

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import (AUTO_BASE, DEFAULT_TABLE_PRESET, TABLE_ARCHS, TrainConfig, apply_budget, auto_config,
+from .config import (AUTO_BASE, DEFAULT_TABLE_PRESET, MARGINAL_ARCH, TABLE_ARCHS, TrainConfig, apply_budget, auto_config,
                      batch_for_size, preset as preset_config, validate)
 from .data.arrays import check_label_names, images_from_arrays
-from .errors import DPCGANError
+from .errors import ConfigError, DPCGANError
 from .sample import load_generator, run_label_names, sample_synthetic
 
 
@@ -140,9 +140,19 @@ class DPCGAN:
             raise DPCGANError(f"tables train with a table preset: DPCGAN('table-marginals', 'table-eps1' or "
                               "'table-eps10', ...) "
                               f"(this model's architecture is {self.config.arch!r})")
-        data = load_table(table, schema, label_column)
+        if self.config.arch == MARGINAL_ARCH:   # the CLI's check: no D-step setting is silently ignored
+            from .tables.train_cli import D_STEP_FLAGS, refuse_d_step_settings
+
+            given = {**self._overrides, "steps": self._budget["steps"]}
+            try:
+                refuse_d_step_settings([f for f in D_STEP_FLAGS if given.get(f) is not None])
+            except ConfigError as e:
+                raise DPCGANError(str(e).replace("--preset table-eps1", "DPCGAN('table-eps1', ...)")) from None
+        from .tables.train_cli import schema_for
+
+        data = load_table(table, schema_for(self.config, schema), label_column)
         cfg = self.config
-        if "batch_size" not in self._overrides:   # a preset's batch cut to fit a small table, as on the CLI
+        if "batch_size" not in self._overrides and cfg.arch != MARGINAL_ARCH:   # a preset's batch cut to fit a small table, as on the CLI
             cfg, why = batch_for_size(cfg, len(data))
             if why and progress:
                 print(f"table: {why}", flush=True)

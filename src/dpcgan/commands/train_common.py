@@ -58,9 +58,12 @@ def final_line(result, cfg, world, device) -> str:
     eps = "inf (non-private)" if result.epsilon is None else f"{result.epsilon:.4f}"
     procs = f" on {world.size} processes" if world.size > 1 else ""
     total = time.perf_counter() - COMMAND_START
-    line = (f"wrote {result.run_dir}: {result.steps} D steps in {result.wall_time_s:.0f} s{procs} ({device.type}; "
+    work = (f"{result.steps} D steps" if result.plan.table_features is None else
+            f"{sum(e.count for e in result.ledger.events if e.release == 'marginals')} releases of count tables, "
+            "G fitted to them,")
+    line = (f"wrote {result.run_dir}: {work} in {result.wall_time_s:.0f} s{procs} ({device.type}; "
             f"{total:.0f} s for the whole command, with reading the data and writing the run), "
-            f"epsilon = {eps} ({cfg.conversion} conversion), delta = {cfg.delta + result.plan.delta_threshold:g}")
+            f"epsilon = {eps} ({'PLD accounting' if cfg.conversion == 'pld' else cfg.conversion + ' conversion'}), delta = {cfg.delta + result.plan.delta_threshold:g}")
     if cfg.seed is not None or cfg.mode == "off":
         line += " -- NOT FOR RELEASE (" + ("non-private run" if cfg.mode == "off" else "seeded with --seed") + ")"
     return line

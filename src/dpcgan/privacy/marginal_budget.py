@@ -31,9 +31,10 @@ def candidate_pairs(num_features: int) -> int:
 def plan_marginal_releases(num_features: int, rounds: int, tables_per_round: int,
                            scale: float) -> list[MarginalRelease]:
     """Round 0 (the J (label, column) tables), then per selection round: the scores of every pair of columns, and
-    the chosen pairs' (label, a, b) tables. No pairs (J = 1): round 0 alone, with the whole budget."""
+    the chosen pairs' (label, a, b) tables; as many rounds as asked, but no more than measure every pair. No pairs
+    (J = 1): round 0 alone, with the whole budget."""
     pairs = candidate_pairs(num_features)
-    rounds = rounds if pairs else 0
+    rounds = min(rounds, math.ceil(pairs / tables_per_round))   # no round once every pair is measured
     out = [MarginalRelease("marginals", scale / math.sqrt(ROUND0_SHARE if rounds else 1.0), num_features)]
     for _ in range(rounds):
         out.append(MarginalRelease("marginal-selection", scale / math.sqrt(SELECTION_SHARE / rounds), pairs))

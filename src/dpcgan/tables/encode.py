@@ -32,7 +32,7 @@ def layout(schema: TableSchema) -> list[tuple[str, int, str]]:
         if c.type == CATEGORICAL:
             blocks.append((CAT, len(c.categories) + int(c.missing), c.name))
         else:
-            blocks.append((CAT, c.bins + int(c.missing), c.name))
+            blocks.append((CAT, c.numeric_bins + int(c.missing), c.name))
             blocks.append((NUM, 1, c.name))
     return blocks
 
@@ -134,10 +134,10 @@ def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table"
             pos += k
         else:
             v, na = numeric_values(c, df[c.name], source)
-            t = (v - c.min) / (c.max - c.min) * c.bins           # in [0, bins]
-            b = np.minimum(np.floor(t), c.bins - 1)
-            x[np.arange(n), pos + np.where(na, c.bins, b).astype(np.int64)] = 1.0
-            pos += c.bins + int(c.missing)
+            t = (v - c.min) / (c.max - c.min) * c.numeric_bins           # in [0, bins]
+            b = np.minimum(np.floor(t), c.numeric_bins - 1)
+            x[np.arange(n), pos + np.where(na, c.numeric_bins, b).astype(np.int64)] = 1.0
+            pos += c.numeric_bins + int(c.missing)
             x[:, pos] = np.where(na, 0.0, 2.0 * (t - b) - 1.0)
             pos += 1
     lab = schema.label_column
@@ -160,12 +160,12 @@ def decode(x: np.ndarray, y: np.ndarray, schema: TableSchema) -> pd.DataFrame:
             out[c.name] = pd.array(cats[codes], dtype="string")
             pos += k
         else:
-            k = c.bins + int(c.missing)
+            k = c.numeric_bins + int(c.missing)
             b = x[:, pos : pos + k].argmax(1)
-            na = b == c.bins
-            b = np.minimum(b, c.bins - 1)
+            na = b == c.numeric_bins
+            b = np.minimum(b, c.numeric_bins - 1)
             offset = (np.clip(x[:, pos + k], -1, 1) + 1.0) / 2.0
-            v = c.min + (b + offset) / c.bins * (c.max - c.min)
+            v = c.min + (b + offset) / c.numeric_bins * (c.max - c.min)
             pos += k + 1
             if c.integer:
                 # round within the bounds: an integer column's bounds may themselves be non-integers

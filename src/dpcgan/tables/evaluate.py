@@ -88,7 +88,27 @@ def fidelity(synthetic: pd.DataFrame, real: pd.DataFrame, schema: TableSchema, b
            for i, j in itertools.combinations(range(len(levels)), 2)]
     return {"tv_1way": float(np.mean(one)), "tv_2way": float(np.mean(two)) if two else math.nan,
             "correlation_diff": correlation_difference(synthetic, real, schema),
-            "tv_1way_by_column": dict(zip(schema.names, map(float, one)))}
+            "tv_1way_by_column": dict(zip(schema.names, map(float, one))), **share_gaps(s, r, schema, bins)}
+
+
+COMMON_CATEGORY = 0.01   # issue 23: every category held by >= 1 % of real rows must come out near its share
+
+
+def share_gaps(s: np.ndarray, r: np.ndarray, schema: TableSchema, bins: int) -> dict:
+    """The worst |synthetic - real| share over the categories held by >= 1 % of real rows (and which), and the worst
+    |synthetic - real| missing rate over the nullable columns (and which), from discretise() codes."""
+    worst_cat, worst_cat_at, worst_na, worst_na_at = 0.0, None, 0.0, None
+    for j, c in enumerate(schema.columns):
+        size = _levels(c, bins)
+        ps, pr = (np.bincount(x[:, j], minlength=size) / max(len(x), 1) for x in (s, r))
+        if c.type == CATEGORICAL:
+            for k, name in enumerate(c.categories):
+                if pr[k] >= COMMON_CATEGORY and abs(ps[k] - pr[k]) > worst_cat:
+                    worst_cat, worst_cat_at = float(abs(ps[k] - pr[k])), f"{c.name}={name}"
+        if c.missing and abs(ps[-1] - pr[-1]) >= worst_na:
+            worst_na, worst_na_at = float(abs(ps[-1] - pr[-1])), c.name
+    return {"worst_category_gap": worst_cat, "worst_category": worst_cat_at,
+            "worst_missing_gap": worst_na if worst_na_at else None, "worst_missing_column": worst_na_at}
 
 
 def features(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:

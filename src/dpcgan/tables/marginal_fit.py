@@ -155,6 +155,15 @@ def model_counts(G, cols: tuple[int, ...], totals: np.ndarray, generator: torch.
     return tab * totals.reshape(-1, *([1] * len(cols)))
 
 
+def pair_scores(G, codes: np.ndarray, y: np.ndarray, candidates: list[tuple[int, int]], widths: list[int],
+                totals: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """For each pair (a, b): sum over cells of |count of (label, a, b) - class total x G's probability|. G and the
+    totals are public (earlier releases), so one row added or removed moves each score by at most 1."""
+    k = G.num_classes
+    return np.array([np.abs(count_table(codes, y, c, widths, k) - model_counts(G, c, totals, generator)).sum()
+                     for c in candidates])
+
+
 def fit_marginals(G, x: np.ndarray, y: np.ndarray, schema, releases: list, schedule: FitSchedule, *,
                   count_noise, score_noise, generator: torch.Generator, record=None, log=None) -> MarginalState:
     """Run the releases on the encoded rows (x, y) and fit G to them. count_noise(counts, std) -> noisy integer
@@ -182,17 +191,16 @@ def fit_marginals(G, x: np.ndarray, y: np.ndarray, schema, releases: list, sched
     candidates = list(itertools.combinations(range(J), 2))
     measured: set[tuple[int, int]] = set()
     for round_no, (sel, meas) in enumerate(zip(rest[0::2], rest[1::2]), start=1):
+        if len(measured) == len(candidates):   # every pair measured: the rest of the budget is left unspent
+            break
         record(sel)
-        scores = np.array([np.abs(count_table(codes, y, c, widths, k) - model_counts(G, c, totals, generator)).sum()
-                           for c in candidates])
+        scores = pair_scores(G, codes, y, candidates, widths, totals, generator)
         noisy_scores = scores + score_noise(len(candidates), sel.noise_multiplier * math.sqrt(sel.coordinates))
         std = meas.noise_multiplier * math.sqrt(meas.coordinates)
         # AIM's rule: a table is worth measuring when its error exceeds the noise its measurement would add
         penalty = np.array([math.sqrt(2 / math.pi) * std * k * widths[a] * widths[b] for a, b in candidates])
         gain = noisy_scores - penalty
         order = [i for i in np.argsort(-gain) if candidates[i] not in measured][: meas.coordinates]
-        if not order:   # every pair measured already: nothing is drawn (its budget is left unspent)
-            continue
         chosen = [candidates[i] for i in order if gain[i] > 0] or [candidates[order[0]]]
         record(meas)
         for c in chosen:

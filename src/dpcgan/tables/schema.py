@@ -26,6 +26,7 @@ Categories are matched as text (a CSV cell "1" matches the category 1 or "1").
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -36,10 +37,11 @@ from ..io import read_toml_or_json
 
 CATEGORICAL, NUMERIC = "categorical", "numeric"
 # A numeric column is encoded as its bin among `bins` equal-width bins of the public bounds plus a position within the
-# bin (tables/encode.py). 20 bins: with values placed uniformly within their bins, a classifier trained on Adult's real
-# rows loses 0.021 HGB AUROC at 10 bins and 0.012 at 20 (benchmarks/tabular.py's protocol; results/tabular_margins.md).
-# Runs written before the key existed used 10; a stored schema without it is read that way.
-DEFAULT_NUMERIC_BINS, LEGACY_NUMERIC_BINS = 20, 10
+# bin (tables/encode.py). A schema may set `bins`; without it the method chooses (with_default_bins): the table GAN
+# keeps the 10 it was tuned with, the marginal-fitted generator takes 20 (values placed uniformly within their bins
+# cost a classifier trained on Adult's real rows 0.021 HGB AUROC at 10 bins, 0.012 at 20). A stored schema without
+# the key was written with 10.
+GAN_NUMERIC_BINS = 10
 COLUMN_KEYS = {CATEGORICAL: {"type", "categories", "missing", "other"},
                NUMERIC: {"type", "min", "max", "integer", "missing", "bins"}}
 TOP_KEYS = {"label", "columns", "provenance"}
@@ -55,7 +57,11 @@ class Column:
     max: float = 1.0
     integer: bool = False
     missing: bool = False                # empty cells allowed (and generated)
-    bins: int = DEFAULT_NUMERIC_BINS     # numeric: equal-width bins of the bounds in the encoding
+    bins: int | None = None              # numeric: equal-width bins of the bounds in the encoding (None: 10)
+
+    @property
+    def numeric_bins(self) -> int:
+        return GAN_NUMERIC_BINS if self.bins is None else self.bins
 
     def to_dict(self) -> dict:
         d: dict = {"type": self.type}
@@ -64,7 +70,9 @@ class Column:
             if self.other is not None:
                 d["other"] = self.other
         else:
-            d.update(min=self.min, max=self.max, integer=self.integer, bins=self.bins)
+            d.update(min=self.min, max=self.max, integer=self.integer)
+            if self.bins is not None:
+                d["bins"] = self.bins
         if self.missing:
             d["missing"] = True
         return d
@@ -106,8 +114,14 @@ class TableSchema:
 
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "schema") -> "TableSchema":
-        """A stored schema (a run's config.json or generator file): without `bins`, the 10 runs used then."""
-        return parse_schema(d, source=source, default_bins=LEGACY_NUMERIC_BINS)
+        return parse_schema(d, source=source)
+
+    def with_default_bins(self, bins: int) -> "TableSchema":
+        """Every numeric column without its own `bins` given `bins` (the training method's default), explicitly: the
+        run stores the schema with them, so sampling decodes with the same layout."""
+        cols = tuple(dataclasses.replace(c, bins=bins) if c.type == NUMERIC and c.bins is None else c
+                     for c in self.columns)
+        return TableSchema(self.label, cols, dict(self.provenance))
 
 
 def _text(v) -> str:
@@ -119,7 +133,7 @@ def _text(v) -> str:
     return str(v)
 
 
-def parse_schema(d, *, source: str = "schema", default_bins: int = DEFAULT_NUMERIC_BINS) -> TableSchema:
+def parse_schema(d, *, source: str = "schema") -> TableSchema:
     """Validate a schema table; every error names the column and the key."""
     if not isinstance(d, dict):
         raise ConfigError(f"{source}: expected a table with 'label' and [columns.NAME] sections")
@@ -132,7 +146,7 @@ def parse_schema(d, *, source: str = "schema", default_bins: int = DEFAULT_NUMER
     label = d.get("label")
     if not isinstance(label, str) or not label:
         raise ConfigError(f"{source}: the schema has no label: add label = \"COLUMN\" (the column to condition on)")
-    columns = [_parse_column(name, spec, source, default_bins) for name, spec in cols.items()]
+    columns = [_parse_column(name, spec, source) for name, spec in cols.items()]
     if label not in cols:
         raise ConfigError(f"{source}: the label column {label!r} is not among the schema's columns {list(cols)}")
     lab = next(c for c in columns if c.name == label)
@@ -152,7 +166,7 @@ def parse_schema(d, *, source: str = "schema", default_bins: int = DEFAULT_NUMER
     return TableSchema(label, tuple(columns), dict(provenance))
 
 
-def _parse_column(name, spec, source: str, default_bins: int = DEFAULT_NUMERIC_BINS) -> Column:
+def _parse_column(name, spec, source: str) -> Column:
     where = f"{source}: column {name!r}"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a table with type = \"categorical\" or \"numeric\"")
@@ -186,8 +200,8 @@ def _parse_column(name, spec, source: str, default_bins: int = DEFAULT_NUMERIC_B
         raise ConfigError(f"{where}: min must be < max (got min = {lo}, max = {hi})")
     if not isinstance(integer, bool):
         raise ConfigError(f"{where}: integer must be true or false (got {integer!r})")
-    bins = spec.get("bins", default_bins)
-    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 1000:
+    bins = spec.get("bins")
+    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 1000):
         raise ConfigError(f"{where}: bins must be a whole number from 2 to 1000 (got {bins!r})")
     return Column(str(name), NUMERIC, min=float(lo), max=float(hi), integer=integer, missing=missing, bins=bins)
 

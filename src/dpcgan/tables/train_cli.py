@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import DEFAULT_TABLE_PRESET as DEFAULT_PRESET  # noqa: F401 (re-exported)
-from ..config import TABLE_ARCHS, batch_for_size
+from ..config import MARGINAL_ARCH, TABLE_ARCHS, batch_for_size
 from ..errors import ConfigError
 from ..privacy.schema_release import schema_release
 from .csvio import load_table, table_size
@@ -23,6 +23,9 @@ def table_config(args, cfg, schema: TableSchema):
     if cfg.arch not in TABLE_ARCHS:
         raise ConfigError(f"tables train with architecture {' or '.join(TABLE_ARCHS)} (got {cfg.arch!r} from the "
                           "preset or config): use --preset table-marginals (the default), table-eps1 or table-eps10")
+    if cfg.arch == MARGINAL_ARCH:
+        refuse_d_step_settings([f"--{flag.replace('_', '-')}" for flag in D_STEP_FLAGS
+                                if getattr(args, flag, None) is not None])
     names = tuple(schema.label_names)
     if cfg.num_classes is not None and cfg.num_classes != len(names) and getattr(args, "num_classes", None):
         raise ConfigError(f"--num-classes {cfg.num_classes} differs from the {len(names)} categories of the label "
@@ -30,6 +33,26 @@ def table_config(args, cfg, schema: TableSchema):
     if getattr(args, "label_names", None):
         raise ConfigError("--label-names is for images; a table's classes are its schema's label categories")
     return cfg.replace(dataset=str(Path(cfg.dataset).resolve()), label_names=names, num_classes=len(names))
+
+
+D_STEP_FLAGS = ("steps", "batch_size", "d_steps_per_g", "checkpoint_every", "label_prior", "label_histogram_noise")
+
+
+def refuse_d_step_settings(given: list[str]) -> None:
+    """The marginal-fitted preset has no D steps, no batches and learns its label shares from its count tables: a
+    setting of the table GAN would be silently ignored, so it is an error naming the way to the GAN."""
+    if given:
+        raise ConfigError(f"{', '.join(given)}: setting(s) of the table GAN's D steps; the default table preset "
+                          "(table-marginals) has none: drop them, or train the table GAN with --preset table-eps1 "
+                          "(or table-eps10)")
+
+
+MARGINAL_NUMERIC_BINS = 20   # see tables/schema.py: the marginal-fitted generator's default resolution
+
+
+def schema_for(cfg, schema: TableSchema) -> TableSchema:
+    """The schema the run encodes with: numeric columns without their own `bins` get the method's default."""
+    return schema.with_default_bins(MARGINAL_NUMERIC_BINS) if cfg.arch == MARGINAL_ARCH else schema
 
 
 def load_schema_for(args) -> TableSchema:
@@ -51,6 +74,7 @@ def train_table(args, cfg, world, device) -> int:
 
     schema = load_schema_for(args)
     cfg = table_config(args, cfg, schema)
+    schema = schema_for(cfg, schema)
     from .draft import declare_public, is_not_private
 
     public = bool(getattr(args, "schema_is_public", False))
@@ -69,7 +93,7 @@ def train_table(args, cfg, world, device) -> int:
         print(f"note: {args.schema} is a DP draft ((epsilon = {release.epsilon:g}, delta = {release.delta:g})-DP); this "
               "run composes it into its budget (privacy.json, schema_draft)")
     def fit_batch(cfg, n: int):   # n is public by assumption
-        if getattr(args, "batch_size", None) is not None:
+        if getattr(args, "batch_size", None) is not None or cfg.arch == MARGINAL_ARCH:
             return cfg
         cfg, why = batch_for_size(cfg, n)
         if why and world.main:
