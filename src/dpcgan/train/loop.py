@@ -12,13 +12,12 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm  # a notebook widget in Jupyter, the plain bar in a terminal
 
-from ..config import DP_HISTOGRAM, MARGINAL_ARCH, PrivacyPlan, TrainConfig, resolve_plan
+from ..config import DP_HISTOGRAM, MARGINAL_ARCH, TrainConfig, resolve_plan
 from ..data import LabeledImages, PoissonSampler
 from ..distributed import World, resolve_device, to_device
 from ..errors import ConfigError
@@ -33,8 +32,9 @@ from ..rng import make_generators
 from ..sample import generator_checkpoint, write_sample_grid
 from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mark_superseded, save_checkpoint,
                          supersede_checkpoint, superseded_at)
-from .run_dir import (FINISHED_MARKER, METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_config, public_dataset_name,
+from .run_dir import (FINISHED_MARKER, METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_dataset_name,
                       read_private_record, update_private_record)
+from .result import TrainResult, run_config
 from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
 from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
@@ -47,19 +47,6 @@ BN_RECALIBRATE_BATCH = 512
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training; the message says whether the run was kept and how to resume it."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path | None
-    plan: PrivacyPlan
-    ledger: PrivacyLedger
-    epsilon: float | None
-    steps: int
-    wall_time_s: float
-    generator: torch.nn.Module
-    discriminator: torch.nn.Module
-    checkpoint_id: str | None = None   # the run's last checkpoint (marked as continued past once the run is done)
 
 
 def warmup_factor(cfg: TrainConfig, step: int) -> float:
@@ -87,14 +74,6 @@ def ema_update_(average: torch.nn.Module, current: torch.nn.Module, decay: float
         a.lerp_(c, 1.0 - decay)
     for a, c in zip(average.buffers(), current.buffers()):
         a.copy_(c)
-
-
-def run_config(cfg: TrainConfig, plan: PrivacyPlan, spec: ModelSpec, data: LabeledImages) -> dict:
-    """config.json: releasable. The dataset appears by name only (its location is in the private record)."""
-    return {"config": public_config(cfg), "plan": plan.to_dict(),
-            "model": spec.to_dict(),
-            "dataset": {"name": data.name, "n": len(data), "num_classes": data.num_classes,
-                        "image_shape": list(data.image_shape)}}
 
 
 def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, *, overwrite: bool = False,

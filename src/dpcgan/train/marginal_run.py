@@ -26,13 +26,12 @@ from ..rng import make_generators
 from ..sample import generator_checkpoint
 from ..tables.marginal_fit import FitSchedule, fit_marginals
 from ..tables.schema import TableSchema
+from .result import TrainResult, run_config
 from .run_dir import StagedRunDir, public_dataset_name, update_private_record
 
 
 def train_marginals(cfg: TrainConfig, data, out: str | Path | None = None, *, overwrite: bool = False,
                     progress: bool = True, resume: bool = False, world=None, data_location: dict | None = None):
-    from .loop import TrainResult, run_config
-
     stored = getattr(data, "schema", None)
     if stored is None:
         raise ConfigError("architecture 'table-marginals' is for tables: train on a CSV with --schema FILE")
