@@ -48,8 +48,10 @@ def test_a_table_in_five_commands(tmp_path, monkeypatch, capsys):
     assert main(["schema", "draft", "records.csv", "--label-column", "Status", "--epsilon", "0.3", "--numeric",
                  "Age,Income", "--out", "schema.toml"]) == 0
     assert main(["--threads", "1", "train", "--dataset", "records.csv", "--label-column", "Status", "--schema",
-                 "schema.toml", "--epsilon", "3", "--steps", "5", "--out", "runs/records", "--no-progress"]) == 0
-    assert "table: batch B 64: the preset's 1024 is more than 20% of n = 600" in capsys.readouterr().out
+                 "schema.toml", "--epsilon", "3", "--out", "runs/records", "--no-progress",
+                 # shorter fitting than the preset's (post-processing only): the test's run time
+                 "--set", "marginal_fit_steps=20", "--set", "marginal_final_steps=50"]) == 0
+    assert "plan: marginal-fitted table (n = 600" in capsys.readouterr().out   # the default for tables
     assert main(["sample", "runs/records", "-n", "300", "--out", "synthetic.csv"]) == 0
     assert (tmp_path / "synthetic.csv").is_file() and (tmp_path / "synthetic.json").is_file()
     assert main(["--threads", "1", "evaluate", "runs/records", "--test", "records-test.csv"]) == 0

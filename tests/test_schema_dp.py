@@ -22,8 +22,8 @@ from dpcgan.tables.encode import encode_frame
 from dpcgan.tables.schema import read_schema_file
 from test_tables import table
 
-TRAIN = ["--threads", "1", "train", "--label-column", "Status", "--batch-size", "64", "--steps", "30", "--epsilon",
-         "3", "--seed", "0", "--checkpoint-every", "10", "--log-every", "10", "--no-progress"]
+TRAIN = ["--threads", "1", "train", "--preset", "table-eps1", "--label-column", "Status", "--batch-size", "64",
+         "--steps", "30", "--epsilon", "3", "--seed", "0", "--checkpoint-every", "10", "--log-every", "10", "--no-progress"]
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -218,8 +218,8 @@ def test_a_hand_edited_dp_schema_is_still_composed_and_a_broken_provenance_refus
     assert schema_release(read_schema_file(edited)) == schema_release(read_schema_file(schema_file))
     broken = tmp / "broken.toml"
     broken.write_text("\n".join(l for l in text.splitlines() if not l.startswith("provenance.noise_multiplier")))
-    rc = main(["train", "--dataset", str(tmp / "t.csv"), "--label-column", "Status", "--schema", str(broken),
-               "--batch-size", "64", "--dry-run"])
+    rc = main(["train", "--preset", "table-eps1", "--dataset", str(tmp / "t.csv"), "--label-column", "Status",
+               "--schema", str(broken), "--batch-size", "64", "--dry-run"])
     err = capsys.readouterr().err
     assert rc == 2 and "provenance.noise_multiplier" in err
 

@@ -28,8 +28,8 @@ def data(tmp_path_factory):
 def train_and_report(data, schema, name, *extra):
     tmp, csv, _, _ = data
     out = tmp / name
-    assert main(["--threads", "1", "train", "--dataset", str(csv), "--label-column", "Status", "--schema",
-                 str(schema), "--batch-size", "64", "--steps", "6", "--epsilon", "3", "--out", str(out),
+    assert main(["--threads", "1", "train", "--preset", "table-eps1", "--dataset", str(csv), "--label-column",
+                 "Status", "--schema", str(schema), "--batch-size", "64", "--steps", "6", "--epsilon", "3", "--out", str(out),
                  "--no-progress", "--log-every", "3", *extra]) == 0
     assert main(["report", str(out)]) == 0
     privacy = json.loads((out / "privacy.json").read_text())
