@@ -60,10 +60,13 @@ class TableGenerator(nn.Module):
         return torch.cat([torch.randn(n, self.latent_dim, generator=generator, device=device),
                           torch.rand(n, d, generator=generator, device=device)], dim=1)
 
+    def raw_outputs(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, d) outputs before the per-block activation, from the network's part of the latent and the labels."""
+        return self.net(torch.cat([z[:, : self.latent_dim], one_hot(y, self.num_classes, z.dtype)], dim=1))
+
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        z, u = z[:, : self.latent_dim], z[:, self.latent_dim :]
-        h = self.net(torch.cat([z, one_hot(y, self.num_classes, z.dtype)], dim=1))
-        return activate(h, self.blocks, u if u.shape[1] else None).view(-1, *self.image_shape)  # (N, 1, 1, d)
+        u = z[:, self.latent_dim :]
+        return activate(self.raw_outputs(z, y), self.blocks, u if u.shape[1] else None).view(-1, *self.image_shape)
 
 
 class TableDiscriminator(nn.Module):
@@ -96,9 +99,8 @@ class MarginalTableGenerator(TableGenerator):
     (the uniform of the same latent): the fitting matched bin probabilities, not positions within bins."""
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        z, u = z[:, : self.latent_dim], z[:, self.latent_dim :]
-        h = self.net(torch.cat([z, one_hot(y, self.num_classes, z.dtype)], dim=1))
-        out = activate(h, self.blocks, u).detach()
+        u = z[:, self.latent_dim :]
+        out = activate(self.raw_outputs(z, y), self.blocks, u).detach()
         pos = 0
         for kind, w in self.blocks:
             if kind == NUM:

@@ -38,7 +38,6 @@ import torch
 from .encode import CAT, layout
 
 
-
 @dataclass(frozen=True)
 class FitSchedule:
     """How G is fitted to the tables (post-processing: no effect on the privacy analysis)."""
@@ -106,10 +105,7 @@ class MarginalState:
 
 def block_probabilities(G, y: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
     """Softmax of each categorical block of G's raw outputs for labels y and fresh latents."""
-    z = torch.randn(len(y), G.latent_dim, generator=generator)
-    from ..models.fc import one_hot
-
-    h = G.net(torch.cat([z, one_hot(y, G.num_classes, z.dtype)], dim=1))
+    h = G.raw_outputs(torch.randn(len(y), G.latent_dim, generator=generator), y)
     probs, pos = [], 0
     for kind, w in G.blocks:
         if kind == CAT:
