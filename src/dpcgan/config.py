@@ -101,6 +101,7 @@ class TrainConfig:
     marginal_fit_steps: int = 300
     marginal_final_steps: int = 1000
     marginal_batch_per_class: int = 512   # latents per class on which G's tables are estimated at each fitting step
+    marginal_numeric_bins: int = 20       # bins of a numeric column without its own schema `bins`
     # bookkeeping
     seed: int | None = None             # None: OS entropy (release mode); an int: reproducible, not for release
     log_every: int = 100

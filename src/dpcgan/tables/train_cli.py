@@ -47,12 +47,11 @@ def refuse_d_step_settings(given: list[str]) -> None:
                           "(or table-eps10)")
 
 
-MARGINAL_NUMERIC_BINS = 20   # see tables/schema.py: the marginal-fitted generator's default resolution
 
 
 def schema_for(cfg, schema: TableSchema) -> TableSchema:
     """The schema the run encodes with: numeric columns without their own `bins` get the method's default."""
-    return schema.with_default_bins(MARGINAL_NUMERIC_BINS) if cfg.arch == MARGINAL_ARCH else schema
+    return schema.with_default_bins(cfg.marginal_numeric_bins) if cfg.arch == MARGINAL_ARCH else schema
 
 
 def load_schema_for(args) -> TableSchema:
