@@ -79,7 +79,7 @@ def _fit(df, schema, *, count_noise, score_noise, seed=0):
     in order: ("event", release) when recorded, ("counts", std) / ("scores", std, m) when noise is drawn."""
     x, y = encode_frame(df, schema)
     G = generator(schema, seed)
-    releases = marginal_releases(PRESETS["table-marginals"], len(schema.features), 5.0)
+    releases = marginal_releases(PRESETS["table-marginals"].replace(marginal_rounds=5), len(schema.features), 5.0)
     log = []
 
     def counts(c, std):
@@ -141,7 +141,7 @@ def test_nothing_but_the_noisy_releases_reaches_the_generator_or_the_label_share
 @pytest.fixture()
 def marginal_run(tmp_path):
     csv, schema_file = tmp_path / "t.csv", tmp_path / "s.json"
-    frame(n=1500).to_csv(csv, index=False)
+    frame(n=3000).to_csv(csv, index=False)   # large enough for the rule to measure pair tables at epsilon 2
     schema_file.write_text(json.dumps(SCHEMA))
     out = tmp_path / "run"
     rc = main(["--threads", "1", "train", "--dataset", str(csv), "--schema", str(schema_file), "--schema-is-public",
@@ -177,7 +177,7 @@ def test_the_default_table_run_spends_exactly_what_dp_accounting_says(marginal_r
     orders = np.asarray(report["rdp_orders"])
     classic = np.min(orders / (2 * s**2) + math.log(1 / report["delta"]) / (orders - 1))
     assert report["epsilon_by_conversion"]["classic"] == pytest.approx(classic, rel=1e-6)
-    assert len(report["marginals"]["tables_measured"]) >= 3
+    assert len(report["marginals"]["tables_measured"]) >= 4 and config["config"]["marginal_rounds"] == 1
 
 
 def test_the_default_table_run_samples_reports_and_refuses_gan_settings(marginal_run, capsys):
@@ -199,7 +199,7 @@ def test_the_default_table_run_samples_reports_and_refuses_gan_settings(marginal
 
 
 def test_resolve_plan_needs_the_column_count_and_dry_run_prints_the_releases(tmp_path, capsys):
-    cfg = PRESETS["table-marginals"].replace(target_epsilon=1.0)
+    cfg = PRESETS["table-marginals"].replace(target_epsilon=1.0, marginal_rounds=5)
     with pytest.raises(Exception, match="for tables"):
         resolve_plan(cfg, 1000, 2)
     plan = resolve_plan(cfg, 1000, 2, num_features=3)
@@ -210,3 +210,42 @@ def test_resolve_plan_needs_the_column_count_and_dry_run_prints_the_releases(tmp
     assert main(["train", "--dataset", str(csv), "--schema", str(schema_file), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "marginal-fitted table" in out and "no D steps" in out and "epsilon = 0.99" in out
+
+
+# --- how many rounds of pair tables: a rule from public facts (tables/marginal_recipe.py) ---------------------------
+
+def test_the_pair_rounds_rule_counts_tables_whose_expected_noise_is_small():
+    from dpcgan.tables.marginal_recipe import PAIR_NOISE, choose_rounds, noise_share
+
+    assert noise_share(10.0, 50, 1000) == pytest.approx(math.sqrt(2 / math.pi) * 10 * 50 / 1000)
+    # per-table std 2 x rounds: at 3 rounds (std 6) two of the three tables pass (8 cells: 0.038 <= 0.05, 400 cells
+    # do not), fewer than the 3 the rounds would measure; at 2 rounds (std 4) two pass: enough
+    assert PAIR_NOISE == 0.05
+    rounds, why = choose_rounds([8, 8, 400], 1000, 1, lambda r: 2.0 * r)
+    assert rounds == 2 and "2 of the 3" in why
+    assert choose_rounds([400, 400], 1000, 1, lambda r: 2.0 * r)[0] == 0          # none passes at any rounds
+    assert choose_rounds([8] * 40, 10**6, 4, lambda r: 1.0)[0] == 5             # capped at MAX_PAIR_ROUNDS
+    assert choose_rounds([8] * 6, 10**6, 4, lambda r: 1.0)[0] == 2              # no round once every pair is measured
+    assert choose_rounds([], 10**6, 4, lambda r: 1.0)[0] == 0                   # one feature column: no pairs
+
+
+def test_the_pair_rounds_come_from_n_epsilon_and_the_schema_never_the_rows(tmp_path, capsys):
+    from dpcgan.tables.marginal_recipe import with_pair_rounds
+
+    schema = parse_schema(SCHEMA)
+    cfg = PRESETS["table-marginals"].replace(target_epsilon=1.0, delta=1e-6)
+    small, why_small = with_pair_rounds(cfg, schema, 300, None)
+    large, why_large = with_pair_rounds(cfg, schema, 100_000, None)
+    assert small.marginal_rounds == 0 and "no pair tables" in why_small
+    assert large.marginal_rounds == 1 and "1 round of pair tables" in why_large   # 3 pairs, 4 per round
+    assert with_pair_rounds(cfg.replace(marginal_rounds=3), schema, 300, None)[0].marginal_rounds == 3   # given: kept
+    # two different tables of the same size: the same plan, to the digit (the plan reads n and the schema only)
+    schema_file = tmp_path / "s.json"
+    schema_file.write_text(json.dumps(SCHEMA))
+    lines = []
+    for seed in (0, 1):
+        csv = tmp_path / f"t{seed}.csv"
+        frame(n=4000, seed=seed).to_csv(csv, index=False)
+        assert main(["train", "--dataset", str(csv), "--schema", str(schema_file), "--epsilon", "3", "--dry-run"]) == 0
+        lines.append([s for s in capsys.readouterr().out.splitlines() if s.startswith(("plan:", "table:"))])
+    assert lines[0] == lines[1] and any("of pair tables" in s for s in lines[0])

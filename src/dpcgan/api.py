@@ -150,12 +150,19 @@ class DPCGAN:
                 raise DPCGANError(str(e).replace("--preset table-eps1", "DPCGAN('table-eps1', ...)")) from None
         from .tables.train_cli import schema_for
 
-        data = load_table(table, schema_for(self.config, schema), label_column)
+        schema = schema_for(self.config, schema)
+        data = load_table(table, schema, label_column)
         cfg = self.config
-        if "batch_size" not in self._overrides and cfg.arch != MARGINAL_ARCH:   # a preset's batch cut to fit a small table, as on the CLI
+        why = ""
+        if cfg.arch == MARGINAL_ARCH:   # the pair rounds from public facts, as on the CLI
+            from .privacy.schema_release import schema_release
+            from .tables.marginal_recipe import with_pair_rounds
+
+            cfg, why = with_pair_rounds(cfg, schema, len(data), schema_release(schema))
+        elif "batch_size" not in self._overrides:   # a preset's batch cut to fit a small table, as on the CLI
             cfg, why = batch_for_size(cfg, len(data))
-            if why and progress:
-                print(f"table: {why}", flush=True)
+        if why and progress:
+            print(f"table: {why}", flush=True)
         cfg = cfg.replace(dataset=data.name, num_classes=data.num_classes, label_names=tuple(schema.label_names))
         if out is None:
             out, overwrite = self._new_temporary() / "run", False

@@ -95,8 +95,9 @@ class TrainConfig:
     # marginal-fitted tables (arch "table-marginals", tables/marginal_fit.py): no D steps; the budget goes to DP count
     # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
     # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
-    # fitted to them (post-processing): marginal_fit_steps Adam steps after each round, marginal_final_steps at the end
-    marginal_rounds: int = 5
+    # fitted to them (post-processing): marginal_fit_steps Adam steps after each round, marginal_final_steps at the end.
+    # marginal_rounds None: fixed from public facts (n, epsilon, domain sizes) by tables/marginal_recipe.py, at most 5
+    marginal_rounds: int | None = None
     marginal_tables_per_round: int = 4
     marginal_fit_steps: int = 300
     marginal_final_steps: int = 1000
@@ -537,6 +538,8 @@ def resolve_marginal_plan(cfg: TrainConfig, n: int, num_features: int | None,
         raise ConfigError("architecture 'table-marginals' is for tables: train on a CSV with --schema FILE")
     if cfg.mode == "off":
         raise ConfigError("architecture 'table-marginals' has no non-private mode: its tables are DP releases")
+    if cfg.marginal_rounds is None:
+        raise ConfigError("internal: marginal_rounds is fixed (tables/marginal_recipe.with_pair_rounds) before the plan")
     others = [schema_release_event(schema_release)] if schema_release is not None else []
 
     def eps_at(scale: float) -> float:

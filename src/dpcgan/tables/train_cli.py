@@ -91,10 +91,15 @@ def train_table(args, cfg, world, device) -> int:
     if release is not None and world.main:
         print(f"note: {args.schema} is a DP draft ((epsilon = {release.epsilon:g}, delta = {release.delta:g})-DP); this "
               "run composes it into its budget (privacy.json, schema_draft)")
-    def fit_batch(cfg, n: int):   # n is public by assumption
-        if getattr(args, "batch_size", None) is not None or cfg.arch == MARGINAL_ARCH:
+    def fit_batch(cfg, n: int):   # n is public by assumption: the GAN's batch, or the marginal run's pair rounds
+        if cfg.arch == MARGINAL_ARCH:
+            from .marginal_recipe import with_pair_rounds
+
+            cfg, why = with_pair_rounds(cfg, schema, n, release)
+        elif getattr(args, "batch_size", None) is None:
+            cfg, why = batch_for_size(cfg, n)
+        else:
             return cfg
-        cfg, why = batch_for_size(cfg, n)
         if why and world.main:
             print(f"table: {why}", flush=True)
         return cfg

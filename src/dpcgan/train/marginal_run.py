@@ -25,6 +25,7 @@ from ..privacy.schema_release import schema_release
 from ..rng import make_generators
 from ..sample import generator_checkpoint
 from ..tables.marginal_fit import FitSchedule, fit_marginals
+from ..tables.marginal_recipe import with_pair_rounds
 from ..tables.schema import TableSchema
 from .result import TrainResult, run_config
 from .run_dir import StagedRunDir, public_dataset_name, update_private_record
@@ -41,6 +42,7 @@ def train_marginals(cfg: TrainConfig, data, out: str | Path | None = None, *, ov
                           "with --overwrite")
     if world is not None and world.size > 1:
         raise ConfigError("a marginal-fitted table run is a single process: train it without torchrun")
+    cfg, _ = with_pair_rounds(cfg, schema, len(data), schema_release(stored))   # when not fixed by the caller
     plan = resolve_plan(cfg, len(data), data.num_classes, schema_release=schema_release(stored),
                         num_features=len(schema.features))
     spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden, cfg.d_hidden,
