@@ -34,6 +34,11 @@ def add_parser(sub) -> None:
                         "--test, off for the benchmarks)")
     p.add_argument("-n", type=int, default=None, help="samples to draw when the run has no synthetic.npz "
                    "(default: min(60,000, 10 n), n the run's public training-set size)")
+    p.add_argument("--baseline", choices=("marginals", "none"),  # tables/baseline_row.py BASELINES (no pandas here)
+                   default="marginals",
+                   help="a table run: also score the label-conditional independent-marginals DP baseline fitted on "
+                        "the run's real training rows at the run's epsilon and delta, sampled to the same n "
+                        "(default: marginals; none: no baseline row)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation models")
     p.add_argument("--out", help="evaluation.json path (default for a run: RUN/evaluation.json when its real train "
                    "and test data are both public benchmarks, else RUN/private/evaluation.json; with --synthetic: "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import io
 import json
@@ -14,8 +13,9 @@ import numpy as np
 from .. import __version__
 from ..evaluate.report import ROWS as EVAL_ROWS
 from ..evaluate.sources import describe as describe_sources
-from . import plots
-from .epsilon_curve import epsilon_by_step
+from . import plots, table_sections
+from .epsilon_curve import d_steps, epsilon_by_step
+from .html_parts import img, table as _table
 from .run_files import RunFiles
 from .statement import Statement, mechanism_summary
 
@@ -45,15 +45,6 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 """
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def img(png: bytes, alt: str, css_class: str = "") -> str:
-    cls = f' class="{css_class}"' if css_class else ""
-    return f'<img{cls} src="{data_uri(png)}" alt="{escape(alt)}">'
-
-
 def _decode_png(png: bytes) -> np.ndarray:
     from PIL import Image
 
@@ -67,15 +58,6 @@ def _fmt(v: Any, spec: str = ".4f") -> str:
 
 def _list(items: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in items) + "</ul>"
-
-
-def _table(rows: list[tuple[str, str]], head: tuple[str, ...] | None = None) -> str:
-    out = ["<table>"]
-    if head:
-        out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>")
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-    return "".join(out) + "</table>"
 
 
 def privacy_section(run: RunFiles, st: Statement) -> str:
@@ -108,16 +90,23 @@ def privacy_section(run: RunFiles, st: Statement) -> str:
                        "which together cost more than the ε above.</p>")
         out.append(_list(st.resumes))
     else:
-        out.append("<p>None: the run was never interrupted and resumed.</p>")
+        out.append("<p>No resumes: the run was never interrupted and resumed.</p>")
     out.append(f"<p><b>Randomness:</b> {escape(str(p.get('randomness', '')))}</p></section>")
     return "".join(out)
 
 
 def epsilon_section(run: RunFiles, st: Statement) -> str:
-    out = ['<section id="epsilon-curve"><h2>ε versus D steps</h2>']
     events = run.privacy.get("events") or []
+    out = ['<section id="epsilon-curve"><h2>' + ("ε versus D steps" if d_steps(events) or not st.private else
+                                                  "ε: the releases") + "</h2>"]
     if not st.private or not events:
         return "".join(out) + "<p>No privacy accounting: the run is not private.</p></section>"
+    if not d_steps(events):   # a marginal-fitted table: releases over the whole table only, no curve to draw
+        rows = [(escape(str(e.get("release", "-"))), _fmt(e.get("noise_multiplier"), ".4g"), _fmt(e.get("count"), "d"))
+                for e in events]
+        return "".join(out) + ("<p>No D steps: ε is spent by these releases over the whole data set, in the order "
+                               "they ran (privacy.json's ledger, public); together they cost the ε to quote.</p>"
+                               + _table(rows, ("release", "noise multiplier", "count")) + "</section>")
     curves = {}
     steps: list[int] = []
     for conversion in dict.fromkeys([st.conversion] + list(run.privacy.get("epsilon_by_conversion") or {})):
@@ -172,6 +161,8 @@ def evaluation_section(run: RunFiles) -> str:
         out.append('<p class="banner private-banner" id="evaluation-on-private-data">This evaluation was computed on '
                    f"private data ({escape(describe_sources(ev))}): its numbers describe that data and are NOT "
                    "covered by the DP guarantee.</p>")
+    if run.schema:
+        return "".join(out) + table_sections.evaluation_body(ev, private=run.evaluation_private) + "</section>"
     out.append(f'<p class="note">{escape(str(ev.get("note", "")))}</p>')
     out.append(f"<p>{_fmt(ev.get('n_train'), 'd')} records ({escape(str(ev.get('input', '')))}), tested on "
                f"{_fmt(ev.get('n_real_test'), 'd')} real test records of {escape(str(ev.get('dataset', '')))}.</p>")
@@ -240,8 +231,11 @@ def compact_json(obj: Any, indent: int = 0) -> str:
 
 def config_section(run: RunFiles) -> str:
     software = run.privacy.get("software", {})
-    return ('<section id="config"><h2>Configuration and software</h2><p>config.json (public):</p><pre>'
-            + escape(compact_json(run.config)) + "</pre><p>Software that trained the run:</p>"
+    shown, note = ((table_sections.config_shown(run.config), ", less the schema (the Schema section "
+                    "shows it) and the fields a table run does not use") if run.schema else (run.config, ""))
+    return ('<section id="config"><h2>Configuration and software</h2>'
+            f"<p>config.json (public){escape(note)}:</p><pre>" + escape(compact_json(shown))
+            + "</pre><p>Software that trained the run:</p>"
             + _table([(escape(k), escape(str(v))) for k, v in software.items()], ("package", "version"))
             + f"<p>Report written by dpcgan {escape(__version__)}.</p></section>")
 
@@ -266,7 +260,10 @@ def render_html(run: RunFiles, st: Statement, *, public_only: bool) -> str:
                    "(the red box near the end: training losses, clipped fraction, audit): do not release it. "
                    f"For a releasable report run <code>dpcgan report {escape(str(run.path))} --public-only</code>; "
                    "MODEL_CARD.md holds no private content.</p>")
-    body = [privacy_section(run, st), epsilon_section(run, st), samples_section(run), evaluation_section(run)]
+    # a table run shows its schema and a few rows where an image run shows samples.png and its progress grids
+    samples = ([table_sections.schema_section(run), table_sections.rows_section(run)] if run.schema
+               else [samples_section(run)])
+    body = [privacy_section(run, st), epsilon_section(run, st), *samples, evaluation_section(run)]
     if not public_only:
         body.append(private_section(run))
     body.append(config_section(run))

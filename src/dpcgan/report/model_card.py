@@ -8,6 +8,7 @@ from typing import Any
 
 from ..evaluate.report import ROWS as EVAL_ROWS
 from ..evaluate.sources import describe as describe_sources
+from . import table_card
 from .run_files import RunFiles
 from .statement import Statement, mechanism_summary
 
@@ -22,17 +23,18 @@ def _bullets(items: list[str]) -> list[str]:
 
 
 def render_model_card(run: RunFiles, st: Statement) -> str:
-    cfg: dict[str, Any] = run.config.get("config", {})
-    model: dict[str, Any] = run.config.get("model", {})
     p = run.privacy
     name = run.path.resolve().name
     out = [f"# Model card: {name}", ""]
     if st.release_note:
         out += [f"> **{st.release_note}**", ""]
-    how = ("DP-CGAN: the discriminator trained with DP-SGD, the generator only through it" if st.private else
-           "a non-private CGAN, --mode off")
-    out += ["A conditional GAN generator (`generator.pt`, with its discriminator `discriminator.pt`) trained with "
-            f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", ""]
+    if run.schema:
+        out += table_card.intro_lines(run, st)
+    else:
+        how = ("DP-CGAN: the discriminator trained with DP-SGD, the generator only through it" if st.private else
+               "a non-private CGAN, --mode off")
+        out += ["A conditional GAN generator (`generator.pt`, with its discriminator `discriminator.pt`) trained with "
+                f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", ""]
     out += ["## Privacy", ""]
     if st.private:
         out += [f"**(ε = {st.epsilon:.2f}, δ = {st.delta:g})-differential privacy** ({'PLD accounting' if st.conversion == 'pld' else f'{st.conversion} RDP conversion'}).",
@@ -52,8 +54,22 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
     if st.forks:
         out += ["", f"**{st.forks} fork(s)**: several runs on the same data were released; together they cost "
                 "more than the ε above."]
-    out += ["", "The ledger of every D step is in `privacy.json` (`events`): anyone can recompute ε from it.", ""]
-    out += ["## Model and data", ""]
+    out += ["", "The ledger of every D step and every release over the whole data is in `privacy.json` (`events`): "
+            "anyone can recompute ε from it.", ""]
+    if run.schema:   # a table run: schema, model, rows, its evaluation and uses in rows' words (table_card.py)
+        out += table_card.body_lines(run, st)
+    else:
+        out += _image_body(run, st)
+    software = p.get("software", {})
+    out += ["", "## Software", "", ", ".join(f"{k} {v}" for k, v in software.items()) + ".", ""]
+    return "\n".join(out)
+
+
+def _image_body(run: RunFiles, st: Statement) -> list[str]:
+    cfg: dict[str, Any] = run.config.get("config", {})
+    model: dict[str, Any] = run.config.get("model", {})
+    p = run.privacy
+    out = ["## Model and data", ""]
     out += _bullets([
         f"Architecture: {model.get('arch', cfg.get('arch'))}, latent dimension {model.get('latent_dim')}, "
         f"image shape {' x '.join(str(s) for s in run.image_shape)}.",
@@ -87,6 +103,4 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
         "Check the evaluation before relying on it.",
         "Each further training on the same data costs its own ε; keeping the best of several runs is not covered.",
     ])
-    software = p.get("software", {})
-    out += ["", "## Software", "", ", ".join(f"{k} {v}" for k, v in software.items()) + ".", ""]
-    return "\n".join(out)
+    return out

@@ -133,3 +133,20 @@ def confusion_image(matrix: Sequence[Sequence[int]], label_names: Sequence[str])
                         color="white" if frac[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     return _png(fig)
+
+
+def share_bars(levels: Sequence[str], real: Sequence[float], synthetic: Sequence[float], *, title: str) -> bytes:
+    """Grouped bars of one column's level shares, real rows beside synthetic rows."""
+    fig = _figure(max(4.5, 0.55 * len(levels) + 1.5), 3.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(levels))
+    ax.bar(x - 0.2, real, width=0.4, color="#888888", label="real rows")
+    ax.bar(x + 0.2, synthetic, width=0.4, color="#4477aa", label="synthetic rows")
+    long = max(map(len, levels), default=0) > 3
+    ax.set_xticks(x)
+    ax.set_xticklabels(_plain(levels), rotation=45 if long else 0, ha="right" if long else "center")
+    ax.set_ylabel("share of rows")
+    ax.set_title(_plain([title])[0])
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    return _png(fig)

@@ -27,6 +27,8 @@ class RunFiles:
     audit: dict[str, Any] | None = None    # private/audit.json (reads the private training data: PRIVATE)
     evaluation_private: bool = False       # the evaluation shown was computed on private data
     evaluation_withheld: str | None = None  # a private evaluation left out of this document: its file, run-relative
+    table_rows: list[list[str]] | None = None  # a table run: header + rows sampled from generator.pt (public)
+    table_rows_note: str = ""              # why there are no rows to show
 
     @property
     def num_classes(self) -> int:
@@ -43,6 +45,12 @@ class RunFiles:
             if names:
                 return [str(n) for n in names]
         return [str(k) for k in range(self.num_classes)]
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """The public table schema of a table run (config.json's model spec; tables/synth.py run_schema), else None."""
+        schema = self.config.get("model", {}).get("schema")
+        return schema if isinstance(schema, dict) and schema else None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -114,11 +122,33 @@ def load_run(path: str | Path, *, private: bool = True, include_private_evaluati
     samples = run / "samples.png"
     evaluation, evaluation_private, withheld = pick_evaluation(
         run, private=private, include_private_evaluation=include_private_evaluation)
+    model = config.get("model")
+    rows, rows_note = (_table_rows(run) if isinstance(model, dict) and model.get("schema") else (None, ""))
     return RunFiles(
-        path=run, config=config, privacy=privacy,
+        path=run, config=config, privacy=privacy, table_rows=rows, table_rows_note=rows_note,
         samples_png=samples.read_bytes() if samples.is_file() else None,
         progress=sorted(progress), evaluation=evaluation,
         metrics=read_metrics(run / METRICS_FILE) if private else [],
         audit=_json(run / AUDIT_FILE) if private else None,
         evaluation_private=evaluation_private, evaluation_withheld=withheld,
     )
+
+
+TABLE_ROWS = 5   # synthetic rows the report of a table run shows
+
+
+def _table_rows(run: Path) -> tuple[list[list[str]] | None, str]:
+    """(the header and TABLE_ROWS rows as text, missing cells empty) from the released generator, or (None, why)."""
+    import pandas as pd
+
+    from ..tables.synth import preview_rows
+
+    if not (run / "generator.pt").is_file():
+        return None, "the run directory has no generator.pt"
+    try:
+        df = preview_rows(run, TABLE_ROWS)
+    except (DPCGANError, OSError, RuntimeError, KeyError) as e:
+        return None, f"generator.pt could not be sampled ({e})"
+    cells = [["" if pd.isna(v) else str(v) for v in row]
+             for row in df.astype(object).itertuples(index=False)]
+    return [list(map(str, df.columns))] + cells, ""

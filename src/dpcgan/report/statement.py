@@ -62,10 +62,13 @@ def other_releases(privacy: dict[str, Any]) -> list[str]:
     return out
 
 
-def _architecture(arch: Any) -> str:
+def _architecture(arch: Any, table: bool) -> str:
     if not isinstance(arch, dict):
         return str(arch)
-    return ", ".join(f"{k} {v}" for k, v in arch.items() if v is not None)
+    # a table's schema is listed column by column elsewhere (report.html's Schema section, MODEL_CARD.md's table) and
+    # its encoded width is the "table schema" entry
+    skip = {"schema", "image_shape"} if table else set()
+    return ", ".join(f"{k} {v}" for k, v in arch.items() if v is not None and k not in skip)
 
 
 def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statement:
@@ -88,12 +91,17 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
         release_note = "NOT FOR RELEASE: " + " Also, ".join(why)
     public = privacy.get("assumed_public", {})
     names = ", ".join(label_names)
+    table = "table_schema" in public
+    shape = public.get("image_shape", [])
     assumed = [
         ("dataset size n", str(public.get("n", "?"))),
         ("label set", f"{len(label_names)} classes: {names}"),
-        ("image shape", " x ".join(str(s) for s in public.get("image_shape", []))),
+        ("table schema", f"{len((public['table_schema'] or {}).get('columns', {}))} columns with their types, "
+                         "categories or bounds and empty cells (listed column by column with the schema); each row "
+                         f"encoded as {shape[-1] if shape else '?'} values") if table else
+        ("image shape", " x ".join(str(s) for s in shape)),
         ("dataset (by name only)", str(public.get("dataset", "?"))),
-        ("architecture", _architecture(public.get("architecture"))),
+        ("architecture", _architecture(public.get("architecture"), table)),
         ("hyperparameters", "all of them, as recorded in config.json"),
         ("preprocessing", str(public.get("preprocessing", ""))),
         ("fake-label prior", str(privacy.get("fake_samples", {}).get("label_prior_source", "uniform"))),
@@ -110,10 +118,11 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
                        + (" - a FORK: it resumed a checkpoint its run had already continued past, so two "
                           "releasable runs exist and together they cost more than one epsilon" if fork else ""))
     if private:
-        table = "table_schema" in public
         record = "row (all its cells and its label)" if table else "record (image and label)"
+        # a marginal-fitted table has no discriminator: generator.pt is the whole release
+        released = "generator.pt" if privacy.get("marginals") else "generator.pt and discriminator.pt"
         protected = (f"each single {record} of the {public.get('n', '?')} training records: any "
-                     f"outcome of the released generator.pt and discriminator.pt, and of everything sampled from "
+                     f"outcome of the released {released}, and of everything sampled from "
                      f"them, is at most e^{report['epsilon']:.2f} times more likely with that record than without "
                      f"it, except with probability {report['delta']:g}. This is per record, not per person: someone "
                      f"with k records in the data is protected at about k times epsilon (group privacy); for "

@@ -49,7 +49,10 @@ def releasable_contents(run: str | Path, *, include_private_evaluation: bool = F
         return f"{base}; no evaluation"
     if not public.evaluation_private:
         return f"{base}, and the evaluation on public benchmark data ({describe_sources(public.evaluation)})"
+    shown = ("its TSTR metrics (LR/HGB AUROC and accuracy) beside the baseline's and the real-data reference, "
+             "fidelity, per-column TV and the real-versus-synthetic shares of the worst columns" if public.schema else
+             "its headline metrics (LR/MLP AUROC and accuracy, CNN accuracy, the FID-like score and its real-train "
+             "floor, precision/recall and their floor), per-class accuracy, confusion matrix and label histogram")
     return (f"{base}, and, INCLUDED on request (--include-private-evaluation), the evaluation on private data "
-            f"({describe_sources(public.evaluation)}): its headline metrics (LR/MLP AUROC and accuracy, CNN accuracy, "
-            "the FID-like score and its real-train floor, precision/recall and their floor), per-class accuracy, "
-            "confusion matrix and label histogram describe that data and are NOT covered by the DP guarantee")
+            f"({describe_sources(public.evaluation)}): {shown} describe that data and are NOT covered by the DP "
+            "guarantee")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .encode import category_codes, encode_frame, numeric_values
-from .schema import CATEGORICAL, TableSchema
+from .schema import CATEGORICAL, Column, TableSchema
 
 CLASSIFIERS = ("logistic_regression", "hist_gradient_boosting")
 
@@ -111,6 +111,49 @@ def share_gaps(s: np.ndarray, r: np.ndarray, schema: TableSchema, bins: int) -> 
             "worst_missing_gap": worst_na if worst_na_at else None, "worst_missing_column": worst_na_at}
 
 
+SHARE_COLUMNS = 3   # the worst-fitted columns whose shares (real vs synthetic) the evaluation keeps for the report
+
+
+def level_names(c: Column, bins: int) -> list[str]:
+    """The names of discretise()'s codes for column c: its categories or bin ranges, then '(missing)'."""
+    if c.type == CATEGORICAL:
+        return list(c.categories) + ["(missing)"]
+    edges = np.linspace(c.min, c.max, bins + 1)
+    return [f"{a:g} to {b:g}" for a, b in zip(edges[:-1], edges[1:])] + ["(missing)"]
+
+
+def per_column(s: np.ndarray, r: np.ndarray, schema: TableSchema, bins: int,
+               shares_for: int = SHARE_COLUMNS) -> list[dict]:
+    """The 1-way TV of every feature column, worst first, from discretise() codes; the `shares_for` worst carry
+    their level shares, real vs synthetic (the report's bar charts; a non-nullable column's empty level dropped)."""
+    out = []
+    for j, c in enumerate(schema.columns):
+        if c.name == schema.label:
+            continue
+        size = _levels(c, bins)
+        ps, pr = (np.bincount(x[:, j], minlength=size) / max(len(x), 1) for x in (s, r))
+        keep = size if c.missing else size - 1
+        out.append({"column": c.name, "type": c.type, "tv": 0.5 * float(np.abs(ps - pr).sum()),
+                    "levels": level_names(c, bins)[:keep], "real": pr[:keep].tolist(),
+                    "synthetic": ps[:keep].tolist()})
+    out.sort(key=lambda e: -e["tv"])
+    for e in out[shares_for:]:
+        del e["levels"], e["real"], e["synthetic"]
+    return out
+
+
+def never_generated(s: np.ndarray, r: np.ndarray, schema: TableSchema) -> list[dict]:
+    """Every schema category (label included) held by real rows but by no synthetic row, from discretise() codes."""
+    out = []
+    for j, c in enumerate(schema.columns):
+        if c.type != CATEGORICAL:
+            continue
+        cs, cr = (np.bincount(x[:, j], minlength=len(c.categories) + 1) for x in (s, r))
+        out += [{"column": c.name, "category": name, "real_share": float(cr[k] / max(len(r), 1))}
+                for k, name in enumerate(c.categories) if cr[k] > 0 and cs[k] == 0]
+    return out
+
+
 def features(df: pd.DataFrame, schema: TableSchema) -> np.ndarray:
     """The evaluation's own fixed encoding (independent of the model's): one-hot categories (missing a category),
     numerics scaled to [-1, 1] by the public bounds (0 when empty) with a missing indicator when nullable."""
@@ -148,30 +191,61 @@ def correlation_difference(synthetic: pd.DataFrame, real: pd.DataFrame, schema: 
 
 
 def evaluate_table(synthetic: pd.DataFrame, real_test: pd.DataFrame, schema: TableSchema, *,
-                   real_train: pd.DataFrame | None = None, seed: int = 0) -> dict:
-    """TSTR utility and fidelity of `synthetic` (fidelity against the real training rows when given, else the test
-    rows); with real_train, the real-data reference (train on real, test on real)."""
+                   real_train: pd.DataFrame | None = None, seed: int = 0, reference: bool = True,
+                   bins: int = 10) -> dict:
+    """TSTR utility and fidelity of `synthetic` (fidelity, per-column TV and never-generated categories against the
+    real training rows when given, else the test rows); with real_train and `reference`, the real-data reference
+    (train on real, test on real)."""
     k = len(schema.label_names)
     xs, ys = features(synthetic, schema), labels(synthetic, schema, "synthetic")
     xt, yt = features(real_test, schema), labels(real_test, schema, "test")
+    against = real_train if real_train is not None else real_test
+    s, r = discretise(synthetic, schema, bins), discretise(against, schema, bins)
     result = {"n_synthetic": len(xs), "n_test": len(xt), "tstr": utility(xs, ys, xt, yt, k, seed),
-              "fidelity": fidelity(synthetic, real_train if real_train is not None else real_test, schema),
-              "fidelity_against": "real training rows" if real_train is not None else "real test rows"}
-    if real_train is not None:
+              "fidelity": fidelity(synthetic, against, schema, bins),
+              "fidelity_against": "real training rows" if real_train is not None else "real test rows",
+              "per_column": per_column(s, r, schema, bins), "never_generated": never_generated(s, r, schema)}
+    if real_train is not None and reference:
         xr, yr = features(real_train, schema), labels(real_train, schema, "train")
         result["real_reference"] = utility(xr, yr, xt, yt, k, seed)
     return result
 
 
+def _f(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
 def format_table(result: dict) -> str:
-    lines = ["| classifier | TSTR AUROC | TSTR accuracy | real AUROC | real accuracy |", "|---|---|---|---|---|"]
-    ref = result.get("real_reference", {})
-    for name in CLASSIFIERS:
-        t, r = result["tstr"][name], ref.get(name, {})
-        fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-        lines.append(f"| {name} | {fmt(t['auroc'])} | {fmt(t['accuracy'])} | {fmt(r.get('auroc'))} | "
-                     f"{fmt(r.get('accuracy'))} |")
+    """The run, the baseline (when evaluated) and the real-data reference side by side, then per-column TV."""
+    lines = ["| rows | LR AUROC | LR accuracy | HGB AUROC | HGB accuracy | TV 1-way | TV 2-way | corr. diff |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def row(name: str, tstr: dict, fid: dict | None) -> str:
+        cells = [_f(tstr.get(c, {}).get(m)) for c in CLASSIFIERS for m in ("auroc", "accuracy")]
+        cells += [_f(fid.get(k)) if fid else "-" for k in ("tv_1way", "tv_2way", "correlation_diff")]
+        return f"| {name} | " + " | ".join(cells) + " |"
+
+    lines.append(row("this run (synthetic)", result["tstr"], result["fidelity"]))
+    base = result.get("baseline")
+    if base:
+        lines.append(row(f"baseline: {base['method']}, ε = {base['epsilon']:.2f}", base["tstr"], base["fidelity"]))
+    if result.get("real_reference"):
+        lines.append(row("real training rows (reference)", result["real_reference"], None))
     f = result["fidelity"]
     lines.append(f"\nfidelity (against the {result['fidelity_against']}): mean TV 1-way {f['tv_1way']:.4f}, "
-                 f"2-way {f['tv_2way']:.4f}, mean |correlation difference| {f['correlation_diff']:.4f}")
+                 f"2-way {f['tv_2way']:.4f}, mean |correlation difference| {f['correlation_diff']:.4f}; worst "
+                 f"category gap {f['worst_category_gap']:.4f}" + (f" ({f['worst_category']})" if f["worst_category"]
+                                                                  else ""))
+    if result.get("per_column"):
+        base_tv = {e["column"]: e["tv"] for e in (base or {}).get("per_column", [])}
+        lines.append("\nper-column TV 1-way, worst first" + (" (the baseline's in parentheses):" if base_tv else ":"))
+        width = max(len(e["column"]) for e in result["per_column"])
+        lines += [f"  {e['column']:<{width}}  {e['tv']:.4f}"
+                  + (f"  ({_f(base_tv.get(e['column']))})" if base_tv else "") for e in result["per_column"]]
     return "\n".join(lines)
+
+
+def never_generated_warnings(result: dict) -> list[str]:
+    """One 'warning:' line per schema category that real rows hold and no synthetic row does."""
+    return [f"warning: {e['column']} = {e['category']} is never generated (real rows: {100 * e['real_share']:.1f} %)"
+            for e in result.get("never_generated", [])]

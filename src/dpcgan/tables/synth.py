@@ -55,6 +55,16 @@ def sample_rows(G: torch.nn.Module, schema: TableSchema, n: int, prior: list[flo
     return decode(x, y.numpy(), schema)
 
 
+def preview_rows(run: str | Path, n: int) -> pd.DataFrame:
+    """n rows from the run's released generator with its trained label shares, unseeded (post-processing: covered
+    by the run's epsilon; the report shows them)."""
+    from ..sample import load_generator
+
+    G, ckpt = load_generator(run)
+    schema = TableSchema.from_dict(ckpt["spec"]["schema"])
+    return sample_rows(G, schema, n, list(ckpt["label_prior"]), torch.Generator().manual_seed(int(torch.seed())))
+
+
 def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name.split(".")[0] + ".json")
 
