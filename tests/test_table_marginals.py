@@ -215,7 +215,7 @@ def test_resolve_plan_needs_the_column_count_and_dry_run_prints_the_releases(tmp
 # --- how many rounds of pair tables: a rule from public facts (tables/marginal_recipe.py) ---------------------------
 
 def test_the_pair_rounds_rule_counts_tables_whose_expected_noise_is_small():
-    from dpcgan.tables.marginal_recipe import PAIR_NOISE, choose_rounds, noise_share
+    from dpcgan.tables.marginal_recipe import MAX_PAIR_ROUNDS, PAIR_NOISE, choose_rounds, noise_share
 
     assert noise_share(10.0, 50, 1000) == pytest.approx(math.sqrt(2 / math.pi) * 10 * 50 / 1000)
     # per-table std 2 x rounds: at 3 rounds (std 6) two of the three tables pass (8 cells: 0.038 <= 0.05, 400 cells
@@ -224,7 +224,7 @@ def test_the_pair_rounds_rule_counts_tables_whose_expected_noise_is_small():
     rounds, why = choose_rounds([8, 8, 400], 1000, 1, lambda r: 2.0 * r)
     assert rounds == 2 and "2 of the 3" in why
     assert choose_rounds([400, 400], 1000, 1, lambda r: 2.0 * r)[0] == 0          # none passes at any rounds
-    assert choose_rounds([8] * 40, 10**6, 4, lambda r: 1.0)[0] == 5             # capped at MAX_PAIR_ROUNDS
+    assert choose_rounds([8] * 100, 10**6, 4, lambda r: 1.0)[0] == MAX_PAIR_ROUNDS == 15   # capped
     assert choose_rounds([8] * 6, 10**6, 4, lambda r: 1.0)[0] == 2              # no round once every pair is measured
     assert choose_rounds([], 10**6, 4, lambda r: 1.0)[0] == 0                   # one feature column: no pairs
 

@@ -96,7 +96,7 @@ class TrainConfig:
     # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
     # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
     # fitted to them (post-processing): marginal_fit_steps Adam steps after each round, marginal_final_steps at the end.
-    # marginal_rounds None: fixed from public facts (n, epsilon, domain sizes) by tables/marginal_recipe.py, at most 5
+    # marginal_rounds None: fixed from public facts (n, epsilon, domain sizes) by tables/marginal_recipe.py
     marginal_rounds: int | None = None
     marginal_tables_per_round: int = 4
     marginal_fit_steps: int = 300
