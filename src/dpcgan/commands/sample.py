@@ -6,8 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import DPCGANError
-from ..sample import release_warning, write_synthetic
+from ..sample import release_warning
 
 
 def add_parser(sub) -> None:
@@ -28,19 +27,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..modality import for_run
+
     if (warning := release_warning(args.run)) is not None:
         print(f"warning: {warning}", file=sys.stderr)
-    from ..tables.synth import run_schema, write_synthetic_table
-
-    if run_schema(args.run) is not None:  # a table run: rows decoded by its public schema
-        if args.format not in (None, "csv"):
-            raise DPCGANError(f"--format {args.format} is for images; a table run writes CSV (or .parquet by --out)")
-        out = write_synthetic_table(args.run, args.n, args.labels, args.out, args.seed, overwrite=args.overwrite)
-        print(f"wrote {out} ({args.n} rows; {describe_prior(args.run, args.labels)})")
-        return 0
-    out = write_synthetic(args.run, args.n, args.labels, args.out, args.seed, fmt=args.format or "npz",
-                          overwrite=args.overwrite)
-    print(f"wrote {out} ({args.n} samples; {describe_prior(args.run, args.labels)})")
+    modality = for_run(args.run)
+    out = modality.sample(args)
+    print(f"wrote {out} ({args.n} {modality.unit}; {describe_prior(args.run, args.labels)})")
     return 0
 
 

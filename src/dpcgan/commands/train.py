@@ -12,13 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
+from ..cli_common import final_line, preset_name, read_config_file
 from ..config import MODES, PRESET_NAMES, TrainConfig, apply_budget, auto_config, preset
-from ..data import BENCHMARKS, load_dataset
-from ..data.arrays import is_image_folder, missing_shape_message, read_label_names
-from ..data.datasets import dataset_image_shape, dataset_size, is_benchmark, not_a_dataset
+from ..data import BENCHMARKS
+from ..data.arrays import read_label_names
+from ..data.datasets import dataset_size, is_benchmark, not_a_dataset
 from ..errors import ConfigError, DataError
-from ..models import check_image_shape_for_arch
-from .train_common import final_line, preset_name, print_plan, read_config_file
+from ..images.cli import missing_label_set_message, public_image_shape
 
 EPILOG = """how --epsilon, --sigma and --steps combine (on top of the preset and the config file):
   --steps T            the preset's sigma (for a calibrating preset: the sigma calibrated for its own D steps),
@@ -172,54 +172,8 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
-def print_auto_reasons(args) -> None:
-    """What --preset auto chose and why, one line a choice (before the plan, which gives the exact sigma)."""
-    for reason in getattr(args, "auto_reasons", None) or ():
-        print(f"auto: {reason}", flush=True)
-
-
-def own_data(cfg) -> bool:
-    return not is_benchmark(cfg.dataset) and (Path(cfg.dataset).exists() or cfg.dataset.endswith(".npz"))
-
-
-def require_public_label_set(cfg) -> None:
-    if own_data(cfg) and cfg.num_classes is None and cfg.label_names is None and cfg.mode != "off":
-        raise ConfigError(missing_label_set_message(cfg.dataset))
-
-
-def missing_label_set_message(dataset: str) -> str:
-    what = "--label-names FILE (e.g. `ls DIR > labels.txt`)" if is_image_folder(dataset) else \
-        "--num-classes K (or --label-names FILE)"
-    return (f"{what} is required for your own data ({dataset}): the label set is a public input; reading it off the "
-            "private data is not covered by the guarantee")
-
-
-def require_public_image_shape(cfg) -> None:
-    """An image folder's shape is public input (--image-size, --channels), checked before any image is opened:
-    chosen from the images, one grey-saved-as-RGB or odd-sized image would change the released shape or stop the run."""
-    if own_data(cfg) and is_image_folder(cfg.dataset) and (cfg.image_size is None or cfg.channels is None):
-        raise ConfigError(missing_shape_message(cfg.dataset))
-
-
-def check_shape_early(cfg) -> None:
-    """Images the architecture cannot take are refused before any record is read (arrays: shape from headers only;
-    image folders: the public --channels and --image-size)."""
-    if is_benchmark(cfg.dataset) or not Path(cfg.dataset).exists():
-        return
-    check_image_shape_for_arch(cfg.arch, public_image_shape(cfg.dataset, cfg.channels, cfg.image_size))
-
-
-def public_image_shape(dataset: str, channels: int | None, image_size: int | None) -> tuple[int, int, int]:
-    """(C, H, W) of own data without reading a record: an image folder's public --channels and --image-size (both
-    required), else the arrays' header."""
-    if is_image_folder(dataset):
-        if image_size is None or channels is None:
-            raise ConfigError(missing_shape_message(dataset))
-        return channels, image_size, image_size
-    return dataset_image_shape(dataset)
-
-
 def resume(args, world, device) -> int:
+    from ..modality import for_record
     from ..train import train
     from ..train.run_dir import check_resumable, partial_path, read_private_record
 
@@ -243,14 +197,7 @@ def resume(args, world, device) -> int:
     # config.json names the data only; its location (and --data-dir) is in the private record
     cfg = TrainConfig.from_dict(config).replace(dataset=record.get("dataset") or config["dataset"])
     data_dir = args.data_dir or record.get("data_dir")
-    if record.get("schema"):  # a table (dpcgan.tables)
-        from ..tables.train_cli import load_table_for_resume
-
-        data = load_table_for_resume(cfg, record)
-    else:
-        data = load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
-                            label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
-                            channels=cfg.channels)
+    data = for_record(record).resume_data(cfg, record, data_dir)
     result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world,
                    force=args.force, data_location={"data_dir": data_dir} if data_dir else None)
     if world.main:
@@ -269,51 +216,14 @@ def run(args) -> int:
 
 
 def _train(args, world, device) -> int:
-    from ..train import train  # heavy imports only when needed
-    from ..train.run_dir import check_output_dir
+    from ..modality import TABLES, for_dataset
 
-    from ..tables.csvio import is_table
-
-    table = (is_table(args.dataset or "") or bool(getattr(args, "schema", None))
-             or (args.preset or "").startswith("table-"))
-    if table and not args.preset and not args.config:
+    modality = for_dataset(args.dataset, schema=getattr(args, "schema", None), preset=args.preset)
+    if modality is TABLES and not args.preset and not args.config:
         from ..config import DEFAULT_TABLE_PRESET
 
         args.preset = DEFAULT_TABLE_PRESET
     cfg = config_from_args(args)
-    if table:
-        from ..tables.train_cli import train_table
-
-        if args.force:
-            raise ConfigError("--force only applies to --resume")
-        return train_table(args, cfg, world, device)
     if args.force:
         raise ConfigError("--force only applies to --resume")
-    if getattr(args, "schema_is_public", False):
-        raise ConfigError("--schema-is-public applies to tables (--dataset FILE.csv --schema FILE) only")
-    if own_data(cfg):  # remembered (privately) for --resume from anywhere; the released files name it only
-        cfg = cfg.replace(dataset=str(Path(cfg.dataset).resolve()))
-    require_public_label_set(cfg)
-    require_public_image_shape(cfg)
-    check_shape_early(cfg)
-    if args.dry_run:  # the plan from public facts only: n from the file's header, K from the benchmark or the flag
-        num_classes = BENCHMARKS[cfg.dataset].num_classes if is_benchmark(cfg.dataset) else cfg.num_classes
-        if num_classes is None:
-            raise ConfigError("--dry-run on your own data needs --num-classes K or --label-names FILE")
-        print_auto_reasons(args)
-        print_plan(cfg, dataset_size(cfg.dataset), num_classes)
-        return 0
-    name = preset_name(args)
-    out = Path(args.out) if args.out else Path("runs") / f"{name}-{Path(cfg.dataset).stem}-{cfg.mode}"
-    world.from_main(lambda: check_output_dir(out, args.overwrite))  # before loading data: fail fast
-    data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes,
-                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
-                        channels=cfg.channels)
-    if world.main:
-        print_auto_reasons(args)
-        print_plan(cfg, len(data), data.num_classes)
-    result = train(cfg, data, out, overwrite=args.overwrite, progress=not args.no_progress, device=device,
-                   world=world, data_location={"data_dir": str(Path(args.data_dir).resolve())} if args.data_dir else None)
-    if world.main:
-        print(final_line(result, cfg, world, device))
-    return 0
+    return modality.train(args, cfg, world, device)

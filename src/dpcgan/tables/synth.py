@@ -95,3 +95,10 @@ def write_synthetic_table(run: str | Path, n: int, labels: str = "trained", out:
              "table_note": "missing cells are empty; integer columns hold integers; decoded with the run's public schema"}
     write_json_atomic(sidecar_path(out), meta)
     return out
+
+
+def sample_table_run(args) -> Path:
+    """`dpcgan sample` on a table run: rows decoded by its public schema, CSV (or Parquet by --out)."""
+    if args.format not in (None, "csv"):
+        raise DPCGANError(f"--format {args.format} is for images; a table run writes CSV (or .parquet by --out)")
+    return write_synthetic_table(args.run, args.n, args.labels, args.out, args.seed, overwrite=args.overwrite)

@@ -67,7 +67,7 @@ def load_schema_for(args) -> TableSchema:
 
 
 def train_table(args, cfg, world, device) -> int:
-    from ..commands.train_common import final_line, preset_name, print_plan
+    from ..cli_common import final_line, preset_name, print_plan
     from ..train import train
     from ..train.run_dir import check_output_dir
 
@@ -135,8 +135,9 @@ def train_table(args, cfg, world, device) -> int:
     return 0
 
 
-def load_table_for_resume(cfg, record: dict):
-    """The table of an interrupted run, with the schema file it was started with (from its private record)."""
+def load_table_for_resume(cfg, record: dict, data_dir: str | None = None):
+    """The table of an interrupted run, with the schema file it was started with (from its private record);
+    data_dir is for images (a table names its file)."""
     schema_file = record.get("schema")
     if not schema_file or not Path(schema_file).is_file():
         raise ConfigError(f"cannot resume: the run's schema file {schema_file} is gone; restore it")

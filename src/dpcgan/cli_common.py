@@ -1,6 +1,6 @@
-"""What `dpcgan train` shares between its image and table paths (commands/train.py, tables/train_cli.py): the
-config file, the preset name, the printed plan and the final line. A module of its own so that the table path
-needs nothing from commands/train.py, which dispatches to it."""
+"""What `dpcgan train` shares between its image and table paths (images/cli.py, tables/train_cli.py): the
+config file, the preset name, the printed plan and the final line. Outside commands/ so that neither modality
+climbs back into the command layer that dispatches to it (modality.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import TrainConfig, describe_plan, resolve_plan
-from ..errors import ConfigError
-from ..io import read_toml_or_json
+from .config import TrainConfig, describe_plan, resolve_plan
+from .errors import ConfigError
+from .io import read_toml_or_json
 
 
 COMMAND_START = time.perf_counter()   # imported when `dpcgan train` starts: the final line's total time
@@ -43,9 +43,9 @@ def preset_name(args, file: dict | None = None) -> str:
     given = args.preset or file.get("preset")
     if given:
         return given
-    from ..config import DEFAULT_TABLE_PRESET
-    from ..data.datasets import is_benchmark
-    from ..tables.csvio import is_table
+    from .config import DEFAULT_TABLE_PRESET
+    from .data.datasets import is_benchmark
+    from .tables.csvio import is_table
 
     dataset = getattr(args, "dataset", None) or file.get("dataset") or "mnist"
     if is_table(dataset) or getattr(args, "schema", None):

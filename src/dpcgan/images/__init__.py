@@ -1,0 +1,1 @@
+"""Labeled images: the command-line paths of the image modality (modality.py): train, resume, sample, evaluate."""
