@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import TrainConfig, describe_plan, resolve_plan
+from .config import TrainConfig, describe_plan, plural, resolve_plan
 from .errors import ConfigError
 from .io import read_toml_or_json
 
@@ -59,7 +59,8 @@ def final_line(result, cfg, world, device) -> str:
     procs = f" on {world.size} processes" if world.size > 1 else ""
     total = time.perf_counter() - COMMAND_START
     work = (f"{result.steps} D steps" if result.plan.table_features is None else
-            f"{sum(e.count for e in result.ledger.events if e.release == 'marginals')} releases of count tables, "
+            f"{plural(sum(e.count for e in result.ledger.events if e.release == 'marginals'), 'release')} of count "
+            "tables, "
             "G fitted to them,")
     line = (f"wrote {result.run_dir}: {work} in {result.wall_time_s:.0f} s{procs} ({device.type}; "
             f"{total:.0f} s for the whole command, with reading the data and writing the run), "

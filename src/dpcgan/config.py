@@ -645,6 +645,11 @@ WEAK_EPSILON = 10.0
 MAX_USEFUL_NOISE_PER_COORDINATE = 0.05   # sigma / B: the noise std on the averaged gradient, in units of C
 
 
+def plural(count: int, word: str) -> str:
+    """'1 release', '3 releases' (the plan line, the final line and privacy.json's summary)."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def describe_plan(cfg: TrainConfig, plan: PrivacyPlan) -> tuple[str, list[str]]:
     """The mechanism about to run, in one line, and warnings about plans that cannot give anything useful.
     Printed before the first D step (and by `dpcgan train --dry-run`, which reads no record)."""
@@ -654,8 +659,8 @@ def describe_plan(cfg: TrainConfig, plan: PrivacyPlan) -> tuple[str, list[str]]:
     if cfg.arch == MARGINAL_ARCH:
         releases = marginal_releases(cfg, plan.table_features, plan.noise_multiplier)
         line = (f"plan: marginal-fitted table (n = {plan.n}, {plan.table_features} feature columns): "
-                f"{sum(r.release == 'marginals' for r in releases)} releases of DP count tables and "
-                f"{sum(r.release == 'marginal-selection' for r in releases)} of noisy pair scores "
+                f"{plural(sum(r.release == 'marginals' for r in releases), 'release')} of DP count tables and "
+                f"{plural(sum(r.release == 'marginal-selection' for r in releases), 'release')} of noisy pair scores "
                 f"(noise multipliers {min(r.noise_multiplier for r in releases):.4g} to "
                 f"{max(r.noise_multiplier for r in releases):.4g}; overall scale s = {plan.noise_multiplier:.4g}), "
                 f"then G fitted to the tables (no D steps); epsilon = {plan.planned_epsilon:.4f}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import TrainConfig, marginal_releases, resolve_plan
+from ..config import TrainConfig, marginal_releases, plural, resolve_plan
 from ..errors import ConfigError
 from ..io import save_torch_atomic, write_json_atomic
 from ..models import ModelSpec, build_generator
@@ -111,9 +111,12 @@ def marginal_report_fields(cfg, plan, state, schema, releases) -> dict:
         "mechanism": "DP count tables (no discriminator, no D steps): Gaussian releases over the whole table, then a "
                      "generator fitted to them (post-processing)",
         "marginals": {
-            "summary": (f"{len(counts)} releases of count tables (the (label, column) table of each of the "
-                        f"{plan.table_features} columns, then {len(counts) - 1} rounds of (label, a, b) tables chosen "
-                        f"with noisy scores), {len(releases) - len(counts)} releases of noisy scores; noise "
+            "summary": (f"{plural(len(counts), 'release')} of count tables (the (label, column) table of each of "
+                        f"the {plan.table_features} columns"
+                        + (f", then {plural(len(counts) - 1, 'round')} of (label, a, b) tables chosen with noisy "
+                           f"scores), {plural(len(releases) - len(counts), 'release')} of noisy scores"
+                           if len(counts) > 1 else "; no pair tables, by the public rule of tables/marginal_recipe.py)")
+                        + "; noise "
                         f"multipliers {', '.join(f'{r.noise_multiplier:.4g}' for r in releases)}; overall scale "
                         f"s = {plan.noise_multiplier:.4g}"),
             "count_tables": "discrete Gaussian N_Z(0, J s_i^2) on every count of the J tables of release i (one row "
