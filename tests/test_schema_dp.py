@@ -111,7 +111,9 @@ def test_a_single_record_category_is_dropped_a_frequent_one_kept_and_bounds_near
     p1, p99 = np.quantile(x, 0.01), np.quantile(x, 0.99)
     for seed in range(50):
         noisy = dp_draft.add_noise(columns, std, seeded(seed))
-        cols, review = dp_draft.schema_from_counts(columns, noisy, label_column="Y", tau=tau, std=std)
+        drafted = dp_draft.schema_from_counts(columns, noisy, label_column="Y", tau=tau, std=std, n=n)
+        cols, review = drafted.columns, drafted.review
+        assert not drafted.skipped and not drafted.warnings
         cat = cols[1]
         assert "unique" not in cat.categories and {"common", "mid"} <= set(cat.categories) and cat.other == "other"
         assert set(cols[0].categories) == {"a", "b"} and not review

@@ -40,13 +40,20 @@ def check_columns(columns, schema: TableSchema, source: str, label_column: str |
     if len(set(columns)) != len(columns):
         dup = sorted({c for c in columns if columns.count(c) > 1})
         raise DataError(f"{source}: duplicate column name(s) {dup}")
-    unknown = [c for c in columns if c not in schema.names]
+    unknown = [c for c in columns if c not in schema.names and c not in schema.dropped]
     if unknown:
-        raise DataError(f"{source}: column(s) {unknown} are not in the schema; describe them in the schema or drop "
-                        "them from the file")
+        raise DataError(f"{source}: column(s) {unknown} are not in the schema; describe them in the schema, list them "
+                        "in its drop = [...], or remove them from the file")
     absent = [c for c in schema.names if c not in columns]
     if absent:
         raise DataError(f"{source}: the schema's column(s) {absent} are missing from the file")
+
+
+def without_dropped(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """The frame without the schema's dropped columns (drop = [...], type = "ignore"): nothing after reading sees
+    them."""
+    gone = [c for c in frame.columns if str(c) in schema.dropped]
+    return frame.drop(columns=gone) if gone else frame
 
 
 def _csv_chunks(path: Path, chunk_rows: int):
@@ -102,6 +109,7 @@ def read_frame(spec, schema: TableSchema, label_column: str | None = None) -> pd
     frames = list(iter_frames(spec))
     source = "DataFrame" if isinstance(spec, pd.DataFrame) else str(spec)
     check_columns(frames[0].columns, schema, source, label_column)
+    frames = [without_dropped(f, schema) for f in frames]
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if len(df) == 0:
         raise DataError(f"{source}: the table has a header but no rows")
@@ -123,7 +131,7 @@ def encode_table(spec, schema: TableSchema, label_column: str | None = None,
             if not checked:
                 check_columns(frame.columns, schema, source, label_column)
                 checked = True
-            x, y = encode_frame(frame, schema, source=source)
+            x, y = encode_frame(without_dropped(frame, schema), schema, source=source)
             ys.append(y)
             n += len(y)
             if sink is not None:

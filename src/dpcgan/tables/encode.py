@@ -5,6 +5,8 @@ Per feature column, in schema order (the label is not encoded: it is the conditi
   numeric      v clipped to [min, max], then the one-hot of its bin among the column's `bins` equal-width bins of the
                public bounds, plus a slot "missing" when nullable                                  ("cat" block)
                and its position within the bin, in [-1, 1] (0 when the cell is empty)            ("num" block)
+  datetime     as numeric, v = days since 1970-01-01 (each cell parsed on its own as an ISO date or date-time);
+               decoded as ISO dates
 The generator emits the same layout: a (straight-through) softmax per "cat" block, tanh per "num" block. Bins
 make a numeric's distribution a categorical one, which a GAN matches far more easily than a single tanh output
 (measured on credit_data: a single scaled value collapsed onto a narrow range); the offset keeps the resolution.
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .schema import CATEGORICAL, Column, TableSchema, _text
+from .schema import CATEGORICAL, DATETIME, Column, TableSchema, _text, date_days, format_date
 
 CAT, NUM = "cat", "num"
 
@@ -103,6 +105,8 @@ def _cell_number(v) -> float:
 def numeric_values(c: Column, values: pd.Series, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(values clipped to the public bounds, with 0 for empty cells; empty-cell mask)."""
     na_in = values.isna().to_numpy()
+    if c.type == DATETIME:
+        return _date_values(c, values, na_in, source)
     if pd.api.types.is_numeric_dtype(values.dtype):  # int, float, bool (numpy or nullable): one number per cell
         nums = values.to_numpy(dtype=float, na_value=np.nan)
     else:  # object or text: each cell parsed on its own (pd.to_numeric picks one result dtype for the whole column)
@@ -119,6 +123,26 @@ def numeric_values(c: Column, values: pd.Series, source: str) -> tuple[np.ndarra
         raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
                         "missing = true to its schema entry")
     return np.where(na, c.min, np.clip(nums, c.min, c.max)), na
+
+
+def _date_values(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """A datetime column's cells as days since 1970-01-01, clipped to the bounds. Text cells are ISO dates, each
+    parsed on its own (no format guessed from the column); datetime cells (Parquet, a DataFrame) as they are;
+    numeric cells (e.g. a baseline's sampled frame) are already days."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        nums = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        cells = values.to_numpy(dtype=object)
+        nums = np.array([math.nan if m else date_days(v) for v, m in zip(cells, na_in)], dtype=float)
+    bad = np.isnan(nums) & ~na_in
+    if bad.any():
+        raise DataError(f"{source}: column {c.name!r} is a datetime in the schema but holds "
+                        f"{sorted(set(values[bad].astype(str).unique()[:3]))}, not ISO dates (YYYY-MM-DD); fix the "
+                        "cells or change the column's type")
+    if na_in.any() and not c.missing:
+        raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
+                        "missing = true to its schema entry")
+    return np.where(na_in, c.min, np.clip(nums, c.min, c.max)), na_in
 
 
 def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table") -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +191,10 @@ def decode(x: np.ndarray, y: np.ndarray, schema: TableSchema) -> pd.DataFrame:
             offset = (np.clip(x[:, pos + k], -1, 1) + 1.0) / 2.0
             v = c.min + (b + offset) / c.numeric_bins * (c.max - c.min)
             pos += k + 1
-            if c.integer:
+            if c.type == DATETIME:   # a calendar day within the bounds
+                days = np.clip(np.floor(v), np.floor(c.min), np.floor(c.max))
+                out[c.name] = pd.array([None if m else format_date(d) for d, m in zip(days, na)], dtype="string")
+            elif c.integer:
                 # round within the bounds: an integer column's bounds may themselves be non-integers
                 v = np.clip(np.round(v), np.ceil(c.min), np.floor(c.max))
                 out[c.name] = pd.array(np.where(na, None, v.astype(np.int64)).tolist(), dtype="Int64")
