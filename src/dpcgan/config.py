@@ -136,120 +136,47 @@ class TrainConfig:
         return cls(**d)
 
 
-PRESETS: dict[str, TrainConfig] = {
-    # The paper's MNIST setting (method note §3): B=600, sigma=1.12, C=1.1, delta=1e-5, eps=9.6 under the
-    # classic conversion it used (22,977 D steps: the 22,978th would exceed 9.6).
-    "paper": TrainConfig(),
-}
+PRESET_DIR = Path(__file__).resolve().parent / "presets"   # one TOML file per preset (issue 24 item 4)
 
-# The SOTA presets (issue #4): a small conv CGAN (D width 16: fewer coordinates to drown in noise, and faster),
-# D trained with Adam on DP-CGAN's split-clipped noisy gradient, 2 D steps per G step, an EMA of G released, and
-# sigma calibrated so that the planned D steps spend exactly the target epsilon (Opacus' RDP conversion). At
-# epsilon = 1 a 4x larger batch keeps the noise per averaged coordinate (sigma C / B) near the epsilon = 10 level.
-# Tuned on MNIST and Fashion-MNIST as public benchmarks (results/quality.md). The label prior is uniform: public
-# (both datasets are balanced) and free.
-_SOTA = TrainConfig(
-    arch="conv", latent_dim=64, hidden=16, d_hidden=16, mode="split", noise_multiplier=None, max_grad_norm=1.0,
-    conversion="opacus", d_optimizer="adam", d_lr=5e-4, d_lr_final=5e-4, d_betas=(0.5, 0.999), d_steps_per_g=2,
-    g_lr=1e-3, g_betas=(0.5, 0.999), g_ema=0.99, checkpoint_every=500)
-# Issue #11: against intra-class mode collapse (recall 15% in the FID-like feature space), Mao et al.'s mode-seeking
-# term in G's loss (measured on a B=256 proxy of mnist-eps10: CNN 74.2% -> 88.2%, recall 15% -> 83%); one fake
-# batch per G step (fake reuse: same fakes distribution, fewer G forwards); the released G is an EMA with warm-up
-# whose BatchNorm statistics are re-estimated on public fakes. All post-processing: the ledger is unchanged.
-_SOTA = _SOTA.replace(fake_reuse=True, mode_seeking=1.0, g_ema=0.999, g_ema_warmup=True, bn_recalibrate=20)
-_EPS10 = _SOTA.replace(target_epsilon=10.0, batch_size=512, steps=2500)
-# The warm-up (decay min(0.999, (1+t)/(10+t))) forgets the early generators, which the old plain EMA 0.99 mixed in
-# over only 500 G steps (37% vs 69% for the raw G), so the epsilon = 1 presets release the average too. Measured
-# (results/quality.md): mnist-eps10 70.9% -> 89.8% / 90.0% (seeds 0 / 1); mnist-eps1 67.0% -> 68.6% (seed 0) (at epsilon = 1 the gain is
-# small: with 500 G steps and sigma/B = 0.0023 the samples stay blurred; more G steps are the next lever to try).
-# At epsilon = 1, one D step per G step (1,000 G steps instead of 500): 68.6% -> 79.3% on MNIST (results/quality.md).
-_EPS1 = _SOTA.replace(target_epsilon=1.0, batch_size=1024, steps=1000, d_steps_per_g=1)
-# Issue #11, round 3 (MNIST; B = 256 proxies with sigma/B kept, results/levers.md): G steps are free, and more of
-# them per D step kept helping. At epsilon = 10: n_D 2 -> 1 gave 89.1% -> 91.7%, 2 G steps per round 92.1%, and the
-# DP warm start (per-class means, noise multiplier 20: sigma 0.614 -> 0.6141) 92.3% with n_D 1. At epsilon = 1: 4 G
-# steps per round gave 79.8% -> 85.0% (the warm start did not add to it: 84.0%). A G twice as wide did not help at
-# epsilon = 10 (91.7%) and costs twice the time. In round 6 the Fashion-MNIST presets took the MNIST presets' recipes
-# (below; results/quality.md).
-# Round 4 (same proxies, then full runs): twice the D steps, sigma recalibrated for the same epsilon. At epsilon =
-# 10, 5,000 D steps (sigma 0.614 -> 0.679): proxy 92.9% -> 93.6%, full 92.8% -> 94.3% (mean of seeds 0 / 1): kept.
-# At epsilon = 1, 2,000 D steps (sigma 2.353 -> 3.210): proxy 85.0% -> 86.1%, but full 86.1% -> 85.6% (seed 0) with
-# recall 51% -> 30% in twice the time: not kept. 8 G steps per round instead of 4 did not help at epsilon = 1 (84.6%).
-# Round 6 at epsilon = 10: 256 fakes per G step instead of B = 512 (as at epsilon = 1, below) gave 94.91% / 94.51%
-# (seeds 0 / 1, mean 94.71%; was 94.28%), recall 69% / 63% -> 77% / 77%, in 13 minutes of training instead of 20.5.
-_MNIST_EPS10 = _EPS10.replace(dataset="mnist", d_steps_per_g=1, g_steps_per_round=2, warm_start_noise=20.0,
-                              steps=5000, g_batch_size=256)
-# Round 5 (proxies at epsilon = 1): D was the bottleneck, not its noise. A wider D (width 16 -> 32 -> 64: 25.7k ->
-# 68k -> 201k parameters, so more coordinates of noise at the same sigma) gave 85.0% -> 89.5% -> 91.4% (FID-like
-# 113 -> 58 -> 24), and a narrower one (8) 78.9%; D's Adam lr 5e-4 -> 1e-3 gave 89.9% (2e-3: 88.9%, 2e-4: 79.8%);
-# both together 92.8% (FID-like 20.6). Larger DP discriminators do worse in DPImageBench's CIFAR-10 study; at this
-# size on MNIST a wider D learns more than its extra noise costs. Full runs (B = 1024): 91.39% / 88.55% (seeds 0 / 1,
-# mean 89.97%; round 4: 86.52%), 27 min of training instead of 14.
-# Round 6: the full runs trailed their B = 256 proxies (91.4% / 88.6% against 92.8% / 91.4%, seeds 0 / 1). The
-# proxies' G steps each took 256 fakes, the full runs' 1,024: G took 4 larger, less noisy steps per D step and ran
-# further ahead of D (D's loss on reals rose above its loss on fakes for long stretches). 256 fakes per G step
-# (g_batch_size; D still gets the public B = 1024 fakes per step) gave 92.44% / 90.06% (mean 91.25%; round 5:
-# 89.97%), recall 48% / 51% -> 73% / 70%, in 13 minutes of training instead of 27. On the proxy, a D lr decay to
-# 2e-4 (91.8%) or G lr 5e-4 (91.6%) did not help.
-_MNIST_EPS1 = _EPS1.replace(dataset="mnist", g_steps_per_round=4, d_hidden=64, d_lr=1e-3, d_lr_final=1e-3,
-                            g_batch_size=256)
-# Round 6 on Fashion-MNIST: the same epsilon = 1 recipe (D 64 wide, lr 1e-3, 4 G steps of 256 fakes per D step)
-# gave 77.11% / 74.96% (seeds 0 / 1, mean 76.04%; the round-2 recipe: 75.58% / 73.86%, mean 74.72%), FID-like 23 / 22
-# (was 48 / 57), in 13.5 minutes of training instead of 5-7: fashion-mnist-eps1 takes it. At epsilon = 10,
-# mnist-eps10's recipe (5,000 D steps, 1 D then 2 G steps of 256 fakes, DP warm start) gave 79.63% / 79.03% (mean
-# 79.33%; the round-2 recipe: 77.17% / 78.84%, mean 78.01%), FID-like 12 / 12 (was 22 / 21), in 12.7 / 12.7 min
-# instead of 4-6: fashion-mnist-eps10 takes it.
-PRESETS |= {
-    "mnist-eps10": _MNIST_EPS10,
-    "mnist-eps1": _MNIST_EPS1,
-    "fashion-mnist-eps10": _MNIST_EPS10.replace(dataset="fashion-mnist"),
-    "fashion-mnist-eps1": _MNIST_EPS1.replace(dataset="fashion-mnist"),
-}
 
-# Tables (issue #13): the "table-mlp" CGAN on rows encoded by a public schema (dpcgan.tables), split clipping,
-# Adam on the noisy gradient, sigma calibrated to spend the cap in the preset's D steps (Opacus conversion).
-# Tuned on credit_data as a public benchmark (results/tabular.md); the dataset is given with --dataset FILE.csv.
-_TABLE = TrainConfig(
-    dataset="", arch="table-mlp", latent_dim=32, hidden=128, d_hidden=64, mode="split", noise_multiplier=None,
-    max_grad_norm=1.0, conversion="opacus", d_optimizer="adam", d_lr=1e-3, d_lr_final=1e-3, d_betas=(0.5, 0.9),
-    d_steps_per_g=3, g_lr=1e-3, g_betas=(0.5, 0.9), g_ema=0.0, checkpoint_every=500, progress_grids=0,
-    log_every=50)
-# As for images, G collapsed within each class (1-way TV 0.34 at epsilon = 1); the mode-seeking term and an EMA of
-# G with warm-up (both G only, no privacy cost) lifted credit_data's HGB TSTR AUROC (mean of seeds 0/1) from
-# 0.47 to 0.69 at epsilon = 1 and from 0.68 to 0.76 at epsilon = 10 (tuning runs: results/tabular_notes.md).
-_TABLE = _TABLE.replace(mode_seeking=1.0, g_ema=0.999, g_ema_warmup=True)
-# Issue 23 item 2: a table's label shares are part of what users compare (3 % positives must not come out as 50 %),
-# and no public prior knows them: the table presets learn them with the DP label histogram (discrete Gaussian,
-# s = 100 per count, in the ledger) and sampling uses that prior unless told otherwise.
-_TABLE = _TABLE.replace(label_prior="dp-histogram")
-PRESETS |= {
-    "table-eps10": _TABLE.replace(target_epsilon=10.0, batch_size=256, steps=2000),
-    # at epsilon = 1 a 4x larger batch and fewer steps keep sigma / B (noise on the averaged gradient) moderate
-    "table-eps1": _TABLE.replace(target_epsilon=1.0, batch_size=1024, steps=400),
-}
-# Issue 23 item 1: a generator fitted to DP-measured count tables (GEM / MargNet's route; tables/marginal_fit.py)
-# beats the table GAN and the independent-marginals baseline on Adult, credit_data and fertility at every epsilon
-# measured (results/tabular.md). PLD accounting of its releases; the label shares come from its count tables.
-PRESETS["table-marginals"] = _TABLE.replace(
-    arch=MARGINAL_ARCH, latent_dim=64, hidden=256, g_lr=2e-3, g_betas=(0.9, 0.999), g_ema=0.0, mode_seeking=0.0,
-    conversion="pld", target_epsilon=1.0, steps=None, batch_size=1, d_hidden=None)
+@dataclass(frozen=True)
+class PresetFile:
+    """A preset as data: its settings, what it is for and the results file that justifies it."""
 
+    config: TrainConfig
+    use_for: str
+    results: str
+
+
+def read_preset_file(path: Path) -> PresetFile:
+    """A preset file: `use_for`, `results`, optional `unset` (fields set to none, e.g. a sigma calibrated to the cap)
+    and a [config] table of TrainConfig fields (the rest keep their defaults)."""
+    from .io import read_toml_or_json
+
+    d = read_toml_or_json(path, flag="preset file", default_format="toml")
+    if not isinstance(d, dict) or not isinstance(d.get("config", {}), dict):
+        raise ConfigError(f"{path}: a preset file holds use_for, results, unset and a [config] table")
+    unknown = sorted(set(d) - {"use_for", "results", "unset", "config"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {unknown} (a preset file holds use_for, results, unset, [config])")
+    fields = dict(d.get("config", {})) | {k: None for k in d.get("unset", [])}
+    try:
+        config = TrainConfig.from_dict(TrainConfig().to_dict() | fields)
+    except (ConfigError, TypeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return PresetFile(config, str(d.get("use_for", "")), str(d.get("results", "")))
+
+
+PRESET_FILES: dict[str, PresetFile] = {p.stem: read_preset_file(p) for p in sorted(PRESET_DIR.glob("*.toml"))}
+PRESETS: dict[str, TrainConfig] = {name: f.config for name, f in PRESET_FILES.items()}
 
 # --preset auto (auto_recipe.py): the recipe is chosen from n, epsilon, delta, the image shape and K, so it is
 # resolved where those are known (`dpcgan train`, DPCGAN.fit, `dpcgan presets --explain`); this is the base its
 # choices are applied to. The headline accounting is PLD: the same promise with less noise than RDP.
-AUTO_BASE = _MNIST_EPS1.replace(dataset="", conversion="pld", warm_start_noise=0.0)
+AUTO_BASE = PRESETS["mnist-eps1"].replace(dataset="", conversion="pld", warm_start_noise=0.0)
 PRESET_NAMES = (*sorted(PRESETS), auto_recipe.NAME)
 # What each preset is for (`dpcgan presets`), and the results file that justifies it.
-USE_FOR = {
-    "paper": "reproducing the paper (MNIST, epsilon 9.6, fully connected CGAN): results/paper_table.md",
-    "mnist-eps10": "MNIST-size data (grey 28x28, n about 60,000) at epsilon about 10: results/quality.md",
-    "mnist-eps1": "MNIST-size data (grey 28x28, n about 60,000) at epsilon about 1: results/quality.md",
-    "fashion-mnist-eps10": "the recipe of mnist-eps10 on fashion-mnist (MNIST-size data): results/quality.md",
-    "fashion-mnist-eps1": "the recipe of mnist-eps1 on fashion-mnist (MNIST-size data): results/quality.md",
-    "table-eps10": "tables (CSV/Parquet with a schema) at epsilon about 10: results/tabular.md",
-    "table-eps1": "tables at epsilon about 1, the table GAN: results/tabular.md",
-    "table-marginals": "tables (CSV/Parquet with a schema) at any epsilon (the default for tables): "
-                       "results/tabular.md",
+USE_FOR = {name: f"{f.use_for}: {f.results}" for name, f in PRESET_FILES.items()} | {
     auto_recipe.NAME: "your own images, any size and epsilon (the default for them): docs/auto.md, "
                       "results/owndata.md",
 }

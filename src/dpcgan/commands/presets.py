@@ -43,7 +43,7 @@ def explain(args) -> int:
 
 
 def run(args) -> int:
-    from ..config import PRESETS, USE_FOR
+    from ..config import PRESET_DIR, PRESETS, USE_FOR
 
     if getattr(args, "explain", None):
         return explain(args)
@@ -51,10 +51,10 @@ def run(args) -> int:
         d = cfg.to_dict()
         sigma = "calibrated" if cfg.noise_multiplier is None else f"{cfg.noise_multiplier:g}"
         settings = ", ".join(f"{k}={sigma if k == 'noise_multiplier' else d[k]}" for k in KEYS)
-        print(f"{name}  -- for {USE_FOR[name]}\n    {settings}")
+        print(f"{name}  -- for {USE_FOR[name]}\n    {settings}\n    file: {PRESET_DIR / (name + '.toml')}")
     print(f"auto  -- for {USE_FOR['auto']}\n    chosen from n, epsilon, delta, the image shape and K when the "
           "data is known; `dpcgan presets --explain N EPS` shows its choices")
     print("\nThe mnist-* and fashion-mnist-* presets were tuned at n = 60,000 (MNIST-size data). Every field can be "
-          "set with `dpcgan train --config FILE` (TOML or JSON; a run's config.json works) or a flag; "
+          "set with `dpcgan train --config FILE` (TOML or JSON; a preset's file or a run's config.json works) or a flag; "
           "`dpcgan train --preset NAME --dry-run` prints the privacy plan.")
     return 0
