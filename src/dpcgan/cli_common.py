@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import TrainConfig, describe_plan, plural, resolve_plan
+from .config import TrainConfig, describe_plan, plural, read_preset_file, resolve_plan
 from .errors import ConfigError
 from .io import read_toml_or_json
 
@@ -18,12 +18,15 @@ COMMAND_START = time.perf_counter()   # imported when `dpcgan train` starts: the
 
 
 def read_config_file(path: str) -> dict:
-    """TrainConfig fields from TOML or JSON (a run's config.json: its "config" part), plus an optional 'preset'."""
+    """TrainConfig fields from TOML or JSON (a run's config.json: its "config" part; a preset file of
+    src/dpcgan/presets/: all its fields), plus an optional 'preset'."""
     p = Path(path)
     d = read_toml_or_json(p, flag="--config", default_format="json")
     if not isinstance(d, dict):
         raise ConfigError(f"--config {p}: expected a table of settings")
-    if isinstance(d.get("config"), dict):  # a run's config.json
+    if isinstance(d.get("config"), dict) and {"use_for", "results", "unset"} & set(d):   # a preset file
+        d = read_preset_file(p).config.to_dict()   # every field: the file is the whole recipe
+    elif isinstance(d.get("config"), dict):  # a run's config.json
         d = d["config"]
     known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
     unknown = sorted(set(d) - known)
