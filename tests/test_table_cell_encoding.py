@@ -121,3 +121,31 @@ def test_parquet_row_encoding_does_not_depend_on_other_rows(tmp_path):
     perm = [4, 2, 0, 3, 1]
     x = write(tmp_path / "t.parquet", [rows[k] for k in perm])[np.argsort(perm)]
     np.testing.assert_array_equal(x, alone)
+
+
+def test_clipped_and_non_integer_cells_are_counted_in_one_terminal_line(tmp_path, capsys):
+    """Issue 24 item 15: values outside the public bounds (clipped) and non-integers in an integer column are
+    accepted, but counted and said in one line on the terminal (private counts: nowhere in the run directory)."""
+    import json as _json
+
+    from dpcgan.cli import main
+
+    schema = {"label": "y", "columns": {"y": {"type": "categorical", "categories": ["a", "b"]},
+                                        "age": {"type": "numeric", "min": 18, "max": 90, "integer": True},
+                                        "w": {"type": "numeric", "min": 0, "max": 1}}}
+    rows = [{"y": "a" if i % 2 else "b", "age": 30 + i % 40, "w": 0.5} for i in range(400)]
+    rows[0]["age"], rows[1]["age"], rows[2]["age"], rows[3]["w"] = 5, 120, 33.5, 7.0
+    csv, schema_file = tmp_path / "t.csv", tmp_path / "s.json"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    schema_file.write_text(_json.dumps(schema))
+    out = tmp_path / "run"
+    assert main(["--threads", "1", "train", "--dataset", str(csv), "--schema", str(schema_file), "--schema-is-public",
+                 "--epsilon", "3", "--out", str(out), "--no-progress", "--set", "marginal_fit_steps=5",
+                 "--set", "marginal_final_steps=5"]) == 0
+    err = capsys.readouterr().err
+    lines = [s for s in err.splitlines() if "clipped" in s]
+    assert len(lines) == 1
+    assert "3 cells outside their column's public bounds were clipped to them (age: 2, w: 1)" in lines[0]
+    assert "1 non-integer values in integer columns" in lines[0] and "(age: 1)" in lines[0]
+    written = " ".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file() and p.suffix != ".pt")
+    assert "were clipped" not in written and "non-integer values" not in written

@@ -151,7 +151,7 @@ class DPCGAN:
         from .tables.train_cli import schema_for
 
         schema = schema_for(self.config, schema)
-        data = load_table(table, schema, label_column)
+        data = load_table(table, schema, label_column, say=print if progress else None)
         cfg = self.config
         why = ""
         if cfg.arch == MARGINAL_ARCH:   # the pair rounds from public facts, as on the CLI

@@ -14,7 +14,7 @@ import torch
 
 from ..data.records import LabeledImages, OnDiskImages
 from ..errors import ConfigError, DataError
-from .encode import encode_frame, width
+from .encode import describe_cell_notes, encode_frame, width
 from .schema import TableSchema
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
@@ -117,7 +117,8 @@ def read_frame(spec, schema: TableSchema, label_column: str | None = None) -> pd
 
 
 def encode_table(spec, schema: TableSchema, label_column: str | None = None,
-                 chunk_rows: int = CHUNK_ROWS, on_disk: str | os.PathLike | None = None) -> tuple:
+                 chunk_rows: int = CHUNK_ROWS, on_disk: str | os.PathLike | None = None,
+                 notes: dict | None = None) -> tuple:
     """x (n, d) float32, y (n,) int64, parsed and encoded chunk by chunk. With `on_disk` (a .npy path) the rows
     are appended to that file instead of memory and x is an OnDiskImages over it (memory flat in n)."""
     source = "DataFrame" if isinstance(spec, pd.DataFrame) else str(spec)
@@ -131,7 +132,7 @@ def encode_table(spec, schema: TableSchema, label_column: str | None = None,
             if not checked:
                 check_columns(frame.columns, schema, source, label_column)
                 checked = True
-            x, y = encode_frame(without_dropped(frame, schema), schema, source=source)
+            x, y = encode_frame(without_dropped(frame, schema), schema, source=source, notes=notes)
             ys.append(y)
             n += len(y)
             if sink is not None:
@@ -174,9 +175,13 @@ def _write_npy_header(f, n: int, d: int) -> None:
 
 
 def load_table(spec, schema: TableSchema, label_column: str | None = None, *, name: str | None = None,
-               on_disk: str | os.PathLike | None = None) -> LabeledTable:
-    """The training table as a LabeledTable (x (n, 1, 1, d) float32 in [-1, 1], y int64)."""
-    x, y = encode_table(spec, schema, label_column, on_disk=on_disk)
+               on_disk: str | os.PathLike | None = None, say=None) -> LabeledTable:
+    """The training table as a LabeledTable (x (n, 1, 1, d) float32 in [-1, 1], y int64). say(line), when given,
+    gets one line on the cells the encoding clipped or found non-integer in an integer column (issue 24 item 15)."""
+    notes: dict = {}
+    x, y = encode_table(spec, schema, label_column, on_disk=on_disk, notes=notes)
+    if say is not None and (line := describe_cell_notes(notes)):
+        say(line)
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x.reshape(len(x), 1, 1, -1))
     name = name or ("DataFrame" if isinstance(spec, pd.DataFrame) else Path(spec).name)

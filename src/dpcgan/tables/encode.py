@@ -102,8 +102,10 @@ def _cell_number(v) -> float:
     return math.nan
 
 
-def numeric_values(c: Column, values: pd.Series, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values clipped to the public bounds, with 0 for empty cells; empty-cell mask)."""
+def numeric_values(c: Column, values: pd.Series, source: str,
+                   notes: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(values clipped to the public bounds, with 0 for empty cells; empty-cell mask). notes, when given, counts per
+    column the cells clipped to the bounds ("clipped") and the non-integers of an integer column ("non_integer")."""
     na_in = values.isna().to_numpy()
     if c.type == DATETIME:
         return _date_values(c, values, na_in, source)
@@ -122,7 +124,29 @@ def numeric_values(c: Column, values: pd.Series, source: str) -> tuple[np.ndarra
     if na.any() and not c.missing:
         raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
                         "missing = true to its schema entry")
+    if notes is not None:
+        present = nums[~na]
+        counts = notes.setdefault(c.name, {"clipped": 0, "non_integer": 0})
+        counts["clipped"] += int(((present < c.min) | (present > c.max)).sum())
+        if c.integer:
+            counts["non_integer"] += int((present != np.round(present)).sum())
     return np.where(na, c.min, np.clip(nums, c.min, c.max)), na
+
+
+def describe_cell_notes(notes: dict) -> str | None:
+    """One line on the cells the encoding changed (clipped to the bounds, non-integers in integer columns), or None.
+    Counts of private rows: for the terminal only, never written to the run."""
+    parts = []
+    for key, what in (("clipped", "cells outside their column's public bounds were clipped to them"),
+                      ("non_integer", "non-integer values in integer columns (kept within their bin; sampled "
+                                      "values are whole numbers)")):
+        by_column = {name: c[key] for name, c in notes.items() if c[key]}
+        if by_column:
+            parts.append(f"{sum(by_column.values())} {what} ("
+                         + ", ".join(f"{name}: {k}" for name, k in by_column.items()) + ")")
+    if not parts:
+        return None
+    return "note: " + "; ".join(parts) + " -- counts of the private rows, shown here only"
 
 
 def _date_values(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +169,10 @@ def _date_values(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -
     return np.where(na_in, c.min, np.clip(nums, c.min, c.max)), na_in
 
 
-def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table") -> tuple[np.ndarray, np.ndarray]:
-    """x (n, d) float32 and y (n,) int64 from a frame whose columns are exactly the schema's."""
+def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table",
+                 notes: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """x (n, d) float32 and y (n,) int64 from a frame whose columns are exactly the schema's (notes: see
+    numeric_values)."""
     n = len(df)
     x = np.zeros((n, width(schema)), dtype=np.float32)
     pos = 0
@@ -157,7 +183,7 @@ def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table"
             x[np.arange(n), pos + codes] = 1.0
             pos += k
         else:
-            v, na = numeric_values(c, df[c.name], source)
+            v, na = numeric_values(c, df[c.name], source, notes)
             t = (v - c.min) / (c.max - c.min) * c.numeric_bins           # in [0, bins]
             b = np.minimum(np.floor(t), c.numeric_bins - 1)
             x[np.arange(n), pos + np.where(na, c.numeric_bins, b).astype(np.int64)] = 1.0

@@ -7,6 +7,7 @@ float32 rows (n, 1, 1, d), the "table-mlp" architecture reads them, and the sche
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -80,8 +81,6 @@ def train_table(args, cfg, world, device) -> int:
     if public:  # the user's declaration travels in the schema's provenance (privacy.json: schema_is_public)
         schema = declare_public(schema)
     if is_not_private(schema) and world.main:
-        import sys
-
         print(f"warning: {args.schema} was drafted from data rows without DP (NOT PRIVATE): "
               + ("--schema-is-public declares its categories and bounds public (privacy.json records it)" if public
                  else "the run is marked NOT FOR RELEASE (privacy.json, report, model card); draft it with --epsilon, "
@@ -117,7 +116,8 @@ def train_table(args, cfg, world, device) -> int:
     fd, rows_file = tempfile.mkstemp(prefix=f".{out.name}.rows-", suffix=".npy", dir=out.parent)
     os.close(fd)
     try:
-        data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file)
+        data = load_table(cfg.dataset, schema, args.label_column, on_disk=rows_file,
+                          say=(lambda line: print(line, file=sys.stderr, flush=True)) if world.main else None)
         cfg = fit_batch(cfg, len(data))
         if world.main:
             print_plan(cfg, len(data), data.num_classes, release, len(schema.features))
