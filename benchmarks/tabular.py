@@ -247,9 +247,13 @@ def render() -> None:
              "otherwise (Adult: 1e-5, as §9.2's anchors). Wall time: training (+ sampling for the baselines) on "
              "this machine, 1 torch thread.", "",
              "Methods: dpcgan-marginals = the default table preset (table-marginals: a generator fitted to DP count "
-             "tables, tables/marginal_fit.py); dpcgan = the table GAN (table-eps1 at epsilon <= 3, table-eps10 "
-             "above); marginals = the label-conditional independent-marginals baseline (tables/baselines.py); mst, "
-             "aim, dpctgan, patectgan = SmartNoise Synth, where its environment existed.", "",
+             "tables, tables/marginal_fit.py; from commit 1638ba3 its rounds of pair tables follow the public rule of "
+             "tables/marginal_recipe.py, earlier rows used 5 rounds unless tagged); dpcgan = the table GAN "
+             "(table-eps1 at epsilon <= 3, table-eps10 above); marginals = the label-conditional independent-marginals "
+             "baseline (tables/baselines.py); dpmm-aim, dpmm-mst = AIM and MST of dpmm 0.1.9 (Private-PGM) in their "
+             "own virtual environment (benchmarks/_dpmm_runner.py: the same public domain, numerics in 20 bins, "
+             "dpmm's own DP binning off); mst, aim, dpctgan, patectgan = SmartNoise Synth, where its environment "
+             "existed.", "",
              f"Machine: {machine()}. Rebuilt at commit {commit()}.", "",
              "Commands (from a clean clone, with `PYTHONPATH=src` or the package installed; the SmartNoise methods "
              "need their own virtual environment, see below; the exact invocations behind this file are listed at "
