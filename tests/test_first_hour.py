@@ -144,9 +144,10 @@ def test_no_silent_phases(tmp_path, capsys):
                  "--set", "progress_grids=0", "--out", str(tmp_path / "run")]) == 0
     cap = capsys.readouterr()
     said = cap.out + cap.err
-    assert "reading 12 images from pets/ (2 classes)" in said
-    assert "DP warm start: releasing per-class means" in said
+    assert "reading 12 images from pets/ (2 classes)" in said and "read 12 images from pets/ in " in said
+    assert "DP warm start: releasing per-class means" in said and "DP warm start done in " in said
     assert "re-estimating the released G's BatchNorm statistics" in said
+    assert "BatchNorm statistics re-estimated in " in said
     assert "s for the whole command" in said
     # issue 24 item 2: the warm start is named where humans read the mechanism: report.html and MODEL_CARD.md
     assert main(["report", str(tmp_path / "run")]) == 0
@@ -154,6 +155,44 @@ def test_no_silent_phases(tmp_path, capsys):
         text = (tmp_path / "run" / name).read_text(encoding="utf-8")
         assert "the DP warm start (per-class means and counts), noise multiplier 20" in text, name
         assert "warm_start_noise=0" in text, name
+
+
+def test_whole_command_time_includes_reading_the_folder(tmp_path, capsys, monkeypatch):
+    """Issue 24 item 15: "20 D steps in 13 s" came from a 56 s command. With reading made slow (0.25 s an image),
+    the read's own line and the final line's whole-command time include it, the training time does not; the
+    whole-command clock starts with this main() call, not when dpcgan was imported; --no-progress silences the
+    read's lines (the final line stays)."""
+    import re
+    import time
+
+    import dpcgan.data.arrays as arrays
+    from dpcgan.cli import main
+
+    read = arrays.image_as_array
+
+    def slow(*a, **k):
+        time.sleep(0.25)
+        return read(*a, **k)
+
+    monkeypatch.setattr(arrays, "image_as_array", slow)
+    root = make_folder(tmp_path / "pets", per_class=6)
+    args = ["--threads", "1", "train", "--preset", "paper", "--dataset", str(root), "--label-names", "cat,dog",
+            "--image-size", "8", "--channels", "1", "--batch-size", "3", "--sigma", "1", "--steps", "2", "--delta",
+            "1e-2", "--seed", "0", "--set", "progress_grids=0"]
+    time.sleep(1.0)   # time before the command: not part of it
+    t0 = time.perf_counter()
+    assert main(args + ["--out", str(tmp_path / "run")]) == 0
+    elapsed = time.perf_counter() - t0
+    cap = capsys.readouterr()
+    said = cap.out + cap.err
+    seconds = float(re.search(r"read 12 images from pets/ in ([\d.]+) s", said).group(1))
+    assert 3.0 <= seconds <= elapsed
+    train_s, whole_s = map(int, re.search(r"2 D steps in (\d+) s \(cpu; (\d+) s for the whole command", said).groups())
+    assert whole_s >= train_s + 2 and whole_s >= 3 and whole_s <= elapsed + 1, (train_s, whole_s, elapsed)
+
+    assert main(args + ["--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    cap = capsys.readouterr()
+    assert "images from pets/" not in cap.err and "s for the whole command" in cap.out
 
 
 def test_empty_class_warning_is_one_line_with_the_class_name(tmp_path, capsys):

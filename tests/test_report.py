@@ -119,8 +119,9 @@ def report(run: Path, *extra: str) -> tuple[str, str]:
     """The report the command wrote (the full one in private/ unless --public-only) and the model card."""
     assert main(["report", str(run), *extra]) == 0
     page = run / "report.html" if "--public-only" in extra else run / "private" / "report.html"
-    if "--public-only" not in extra:  # the releasable page is written too, and is the public-only one
-        assert 'id="public-only"' in (run / "report.html").read_text(encoding="utf-8")
+    if "--public-only" not in extra:  # the releasable page is written too, without the private box
+        releasable = (run / "report.html").read_text(encoding="utf-8")
+        assert 'id="releasable"' in releasable and 'id="private"' not in releasable
     return page.read_text(encoding="utf-8"), (run / "MODEL_CARD.md").read_text(encoding="utf-8")
 
 
@@ -281,6 +282,100 @@ def test_png_bytes_round_trips_through_pillow():
         png_bytes(np.zeros((4, 4, 2), np.uint8))
 
 
+def _img_tags(html: str, alt_prefix: str) -> list[tuple[dict, dict | None]]:
+    """(img attributes, attributes of the <a> it sits in or None) for every <img> whose alt starts with alt_prefix."""
+    class Finder(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.links: list[dict] = []   # the open <a> elements
+            self.found: list[tuple[dict, dict | None]] = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "a":
+                self.links.append(attrs)
+            elif tag == "img" and (attrs.get("alt") or "").startswith(alt_prefix):
+                self.found.append((attrs, self.links[-1] if self.links else None))
+
+        def handle_endtag(self, tag):
+            if tag == "a" and self.links:
+                self.links.pop()
+
+    finder = Finder()
+    finder.feed(html)
+    return finder.found
+
+
+def _png_width(src: str) -> int:
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).width
+
+
+def test_public_banner_only_with_public_only(run_copy):
+    """Issue 24 item 16: the banner naming --public-only appears only when the flag was given; without it the
+    releasable report says what it is and where the private one went."""
+    assert main(["report", str(run_copy)]) == 0
+    releasable = (run_copy / "report.html").read_text(encoding="utf-8")
+    private = (run_copy / "private" / "report.html").read_text(encoding="utf-8")
+    for page in (releasable, private):
+        assert 'id="public-only"' not in page and "(--public-only)" not in " ".join(parse(page).text)
+    assert 'id="releasable"' in releasable and "private/report.html" in releasable
+    assert 'id="contains-private"' in private
+    (run_copy / "private" / "report.html").unlink()
+    assert main(["report", str(run_copy), "--public-only"]) == 0
+    public = (run_copy / "report.html").read_text(encoding="utf-8")
+    assert 'id="public-only"' in public and "Public report (--public-only)" in " ".join(parse(public).text)
+    assert 'id="releasable"' not in public and not (run_copy / "private" / "report.html").exists()
+
+
+def test_samples_are_magnified_linked_and_say_their_label_prior(run_copy):
+    """Issue 24 item 16: samples.png and the progress grids at >= 2x their pixel size (width attribute), pixelated,
+    each in a link that enlarges it (an in-page :target view, no script); the label prior is said in words."""
+    html, card = report(run_copy, "--public-only")
+    assert "image-rendering:pixelated" in html.replace(" ", "")
+    samples = _img_tags(html, "samples: one row per class")
+    progress = _img_tags(html, "samples at D step")
+    assert len(samples) == 1 and len(progress) == progress_grids(run_copy)
+    for attrs, link in samples + progress:
+        native = _png_width(attrs["src"])
+        assert int(attrs["width"]) >= 2 * native, (attrs["alt"], attrs["width"], native)
+        assert "pixels" in attrs["class"].split()
+        assert link is not None and link["href"].startswith("#")
+        assert f'id="{link["href"][1:]}"' in html   # the element the link enlarges (CSS :target)
+    # a 28-pixel MNIST grid (302 px) is shown 3x: 84-pixel samples
+    assert int(samples[0][0]["width"]) == 3 * _png_width(samples[0][0]["src"])
+    text = " ".join(parse(html).text)
+    for name in NAMES:   # the row labels are HTML text beside the grid
+        assert name in text
+    assert "D step 20 · ε = " in text   # progress captions: the step and the epsilon spent by then
+    sentence = ("labels drawn uniformly (public prior), every class equally often whatever the class proportions of "
+                "the training data; train with --label-prior dp-histogram to learn the class proportions")
+    assert sentence in " ".join(text.split()) and sentence in card
+
+
+def test_label_prior_sentence_for_each_prior():
+    from dpcgan.report.statement import label_prior_sentence
+
+    hist = {"fake_samples": {"label_prior": [0.25, 0.75], "label_prior_source": "dp-histogram"}}
+    said = label_prior_sentence({"config": {"label_prior": "dp-histogram"}}, hist, ["cat", "dog"])
+    assert "DP label histogram" in said and "cat 25.0 %, dog 75.0 %" in said and "covered by the run's ε" in said
+    weights = {"fake_samples": {"label_prior": [0.5, 0.5], "label_prior_source": "/home/me/prior.json"}}
+    said = label_prior_sentence({"config": {"label_prior": "/home/me/prior.json"}}, weights, ["cat", "dog"])
+    assert "public prior weights" in said and "(prior.json)" in said and "/home/me" not in said
+    assert "drawn uniformly (public prior)" in label_prior_sentence({"config": {}}, {}, ["cat", "dog"])
+
+
+def test_charts_are_titled_outside_the_figures(decorated_run):
+    """Issue 24 item 16: each evaluation chart is its own figure with its title in HTML above it (a title drawn
+    inside ran into the next chart's label)."""
+    html, _ = report(decorated_run)
+    charts = [attrs["alt"] for tag, attrs in parse(html).tags
+              if tag == "img" and attrs.get("alt") in ("per-class accuracy", "confusion matrix", "label histogram")]
+    assert charts == ["per-class accuracy", "confusion matrix", "label histogram"]
+    for caption in ("CNN trained on synthetic data: accuracy per class on the real test set",
+                    "Confusion matrix of that CNN on the real test set"):
+        assert f'<figure class="chart"><figcaption>{caption}' in html
+
+
 # ---------------------------------------------------------------------------------------------- real browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -290,8 +385,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 # image's decoded size and the quoted epsilon, as the browser laid them out, into the DOM for --dump-dom.
 PROBE = """<script>window.addEventListener("load", function () {
   var sizes = Array.prototype.map.call(document.images, function (i) { return i.naturalWidth + "x" + i.naturalHeight; });
+  var shown = Array.prototype.map.call(document.images, function (i) {
+    return [i.alt, i.naturalWidth, i.getBoundingClientRect().width, getComputedStyle(i).imageRendering]; });
   var out = document.createElement("pre"); out.id = "probe";
-  out.textContent = JSON.stringify({images: sizes, epsilon: document.getElementById("epsilon-to-quote").innerText});
+  out.textContent = JSON.stringify({images: sizes, shown: shown,
+                                    epsilon: document.getElementById("epsilon-to-quote").innerText});
   document.body.appendChild(out);
 });</script>"""
 
@@ -320,6 +418,12 @@ def test_report_renders_in_headless_chromium(decorated_run, tmp_path):
         width, height = map(int, size.split("x"))
         assert width > 0 and height > 0, probe
     assert f"ε = {eps}" in probe["epsilon"]
+    # issue 24 item 16: as laid out, the sample grid and every progress grid are at least twice their pixel size,
+    # with crisp pixels
+    grids = [s for s in probe["shown"] if s[0].startswith("samples")]
+    assert len(grids) == 1 + progress_grids(decorated_run)
+    for alt, natural, rendered, rendering in grids:
+        assert rendered >= 2 * natural and rendering == "pixelated", (alt, natural, rendered, rendering)
 
     shot = tmp_path / "report.png"
     result = chromium(f"--screenshot={shot}", "--window-size=1200,2000",

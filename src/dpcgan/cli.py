@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from . import __version__
+from .cli_common import command_started
 from .commands import audit as audit_cmd
 from .commands import evaluate as evaluate_cmd
 from .commands import presets as presets_cmd
@@ -46,6 +47,7 @@ def _plain_warning(default):
 
 
 def main(argv: list[str] | None = None) -> int:
+    command_started(whole_process=argv is None)   # without argv, the process's own command line is the command
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":

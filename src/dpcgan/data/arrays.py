@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from ..errors import DataError
 from .records import LabeledImages, validated
 
+PROGRESS_EVERY_S = 10.0  # a line while a large image folder is read, at most this often
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -158,7 +160,8 @@ def image_as_array(path: Path, image_size: int, channels: int) -> np.ndarray:
 
 
 def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | None = None,
-                      image_size: int | None = None, channels: int | None = None) -> LabeledImages:
+                      image_size: int | None = None, channels: int | None = None,
+                      progress: bool = True) -> LabeledImages:
     """The ImageFolder layout: one subfolder per class (class = folder name), PNG/JPEG/... images read with Pillow.
 
     The image shape (channels, S, S) is a public input: each image is converted to grey (channels=1) or RGB
@@ -167,7 +170,10 @@ def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | 
 
     With label_names, every subfolder must be one of them (a name without a folder is an empty class); without,
     the sorted folder names are the labels and the data is marked as having an inferred label set (private
-    training then refuses it: pass the names as public input)."""
+    training then refuses it: pass the names as public input).
+
+    progress: say on stderr how many files are read, every PROGRESS_EVERY_S seconds how far it got, and how long it
+    took (file counts only: the number of files is public by assumption, per-class counts are not)."""
     root = Path(directory)
     if image_size is None or channels is None:
         raise DataError(missing_shape_message(root))
@@ -178,10 +184,16 @@ def load_image_folder(directory: str | os.PathLike, *, label_names: list[str] | 
     files = folder_image_files(root, names)
     x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)  # (N, C, S, S)
     # reading thousands of PNGs takes a while: say so (counts only, on the terminal)
-    print(f"reading {len(files)} images from {root.name}/ ({len(names)} classes), each converted to "
-          f"{channels} x {image_size} x {image_size}", file=sys.stderr, flush=True)
+    say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else (lambda line: None)
+    say(f"reading {len(files):,} images from {root.name}/ ({len(names)} classes), each converted to "
+        f"{channels} x {image_size} x {image_size} ...")
+    t0 = last = time.perf_counter()
     for i, (f, _) in enumerate(files):
         x[i] = image_as_array(f, image_size, channels)
+        if time.perf_counter() - last >= PROGRESS_EVERY_S:
+            last = time.perf_counter()
+            say(f"  {i + 1:,} of {len(files):,} images read ({last - t0:.0f} s)")
+    say(f"read {len(files):,} images from {root.name}/ in {time.perf_counter() - t0:.1f} s")
     y = np.asarray([label for _, label in files], dtype=np.int64)
     data = validated(x, y, len(names), source=str(root), name=root.name, label_names=names)
     return LabeledImages(data.x, data.y, data.num_classes, data.name, inferred)

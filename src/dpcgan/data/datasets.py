@@ -81,11 +81,13 @@ def load_npy_dir(directory: str | os.PathLike, num_classes: int | None = None) -
 
 def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | None = None,
                  *, num_classes: int | None = None, label_names: list[str] | None = None,
-                 image_size: int | None = None, channels: int | None = None, download: bool = True) -> LabeledImages:
+                 image_size: int | None = None, channels: int | None = None, download: bool = True,
+                 progress: bool = True) -> LabeledImages:
     """`spec` is a benchmark name ('mnist', 'fashion-mnist'), a .npz file, a directory with x.npy and y.npy, or an
     image folder (one subfolder per class; its public image shape `image_size` and `channels` is required, every
     image is converted to it). Arrays keep their shape (one for all records). A user's files are one split: `split`
-    must be 'train' (pass the test records as their own file)."""
+    must be 'train' (pass the test records as their own file). progress: an image folder says on stderr what it
+    reads and how long it took (`dpcgan train --no-progress` turns it off)."""
     if spec in BENCHMARKS:
         return load_benchmark(spec, split, data_dir, download=download)
     path = Path(spec)
@@ -97,7 +99,8 @@ def load_dataset(spec: str, split: str = "train", data_dir: str | os.PathLike | 
     if path.is_dir():
         if label_names is None and num_classes is not None:
             raise DataError(f"{spec}: an image folder's classes are named by its subfolders: give --label-names")
-        return load_image_folder(spec, label_names=label_names, image_size=image_size, channels=channels)
+        return load_image_folder(spec, label_names=label_names, image_size=image_size, channels=channels,
+                                 progress=progress)
     if spec.endswith(".npz") or path.is_file():
         if not path.is_file():
             raise DataError(f"{spec}: no such file")

@@ -83,7 +83,7 @@ def train_images(args, cfg, world, device) -> int:
     world.from_main(lambda: check_output_dir(out, args.overwrite))  # before loading data: fail fast
     data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes,
                         label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
-                        channels=cfg.channels)
+                        channels=cfg.channels, progress=world.main and not args.no_progress)
     if world.main:
         print_auto_reasons(args)
         print_plan(cfg, len(data), data.num_classes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import io
 import json
 from html import escape
 from typing import Any
@@ -14,12 +13,16 @@ from .. import __version__
 from ..evaluate.report import ROWS as EVAL_ROWS
 from ..evaluate.sources import describe as describe_sources
 from . import plots, table_sections
-from .epsilon_curve import d_steps, epsilon_by_step
-from .html_parts import img, table as _table
+from .epsilon_curve import d_steps, epsilon_after, epsilon_by_step
+from .html_parts import ZOOM_CSS, img, pixel_scale, png_size, table as _table, zoomable
 from .run_files import RunFiles
-from .statement import Statement, mechanism_summary
+from .statement import Statement, label_prior_sentence, mechanism_summary
 
 MAX_PROGRESS = 12  # grids shown in the strip (evenly spaced, the last always included)
+GRID_PAD = 2       # dpcgan.io.image_grid's padding between cells, in image pixels
+# widths the pixel grids are magnified towards (an integer factor, at least 2): a 28-pixel 10x10 grid (302 px) is
+# shown 3x (906 px, the page is 1,050 wide) and each progress grid 2x, in a strip that scrolls sideways
+SAMPLES_WIDTH, PROGRESS_WIDTH = 920, 620
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;margin:0 auto;
@@ -38,18 +41,14 @@ table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ddd;paddin
 vertical-align:top} th{background:#f4f4f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto}
-.strip{display:flex;flex-wrap:wrap;gap:.8em;padding-bottom:.5em}
-.strip figure{margin:0;flex:0 0 auto;text-align:center}
-.strip img{width:150px;image-rendering:pixelated;border:1px solid #ddd}
+.strip{display:flex;flex-wrap:nowrap;gap:1.2em;overflow-x:auto;padding-bottom:.5em}
+.strip figure{flex:0 0 auto;text-align:center}
+.strip figcaption{font-size:1.05em;font-weight:600;margin-top:.3em}
+#samples-grid{overflow-x:auto}
+figure.chart{margin:0 0 1.2em 0} figure.chart figcaption{font-weight:600;margin-bottom:.3em}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
-"""
-
-
-def _decode_png(png: bytes) -> np.ndarray:
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png))
-    return np.asarray(image.convert("L" if image.mode in ("L", "1", "P", "I;16") else "RGB"))
+#label-prior code{white-space:nowrap}
+""" + ZOOM_CSS
 
 
 def _fmt(v: Any, spec: str = ".4f") -> str:
@@ -124,10 +123,19 @@ def samples_section(run: RunFiles) -> str:
     if run.samples_png is None:
         out.append("<p>No samples.png in the run directory.</p>")
     else:
-        c, h, w = run.image_shape
-        out.append(img(plots.labeled_grid(_decode_png(run.samples_png), run.label_names, (h, w)),
-                       "samples: one row per class"))
-        out.append("<p>samples.png: 10 samples per class from the released generator, one row per class.</p>")
+        h = run.image_shape[1]
+        rows = grid_rows(run.samples_png, h)
+        names = [run.label_names[r] if r < len(run.label_names) else f"row {r}" for r in range(rows)]
+        native = png_size(run.samples_png)[0]
+        out.append(zoomable(run.samples_png, "samples: one row per class", zoom_id="samples-grid", back="samples",
+                            scale=pixel_scale(native, SAMPLES_WIDTH), row_labels=names, pad=GRID_PAD, cell=h))
+        out.append("<p>samples.png: 10 samples per class from the released generator, one row per class, shown at "
+                   f"{pixel_scale(native, SAMPLES_WIDTH)}× its size (click to enlarge).</p>")
+    prior = escape(label_prior_sentence(run.config, run.privacy, run.label_names))
+    prior = prior.replace("--label-prior dp-histogram", "<code>--label-prior dp-histogram</code>")
+    out.append(f'<p id="label-prior">{prior} '
+               "The grids here show 10 samples of every class whatever the prior; <code>dpcgan sample RUN --label-prior "
+               "uniform</code> or a file of K weights overrides it.</p>")
     out.append('<h3 id="progress">Training progress</h3>')
     if not run.progress:
         out.append("<p>No progress grids (the run has no progress/ folder).</p>")
@@ -137,13 +145,33 @@ def samples_section(run: RunFiles) -> str:
             picks = sorted({int(round(i)) for i in np.linspace(0, len(shown) - 1, MAX_PROGRESS)})
             shown = [shown[i] for i in picks]
         out.append('<div class="strip">' + "".join(
-            f"<figure>{img(png, f'samples at D step {step}')}<figcaption>D step {step}</figcaption></figure>"
+            zoomable(png, f"samples at D step {step}", zoom_id=f"progress-{step}", back="progress",
+                     scale=pixel_scale(png_size(png)[0], PROGRESS_WIDTH),
+                     caption=f"D step {step}{_epsilon_at(run, step)}")
             for step, png in shown) + "</div>")
         note = f" (showing {len(shown)} of {len(run.progress)})" if len(shown) < len(run.progress) else ""
-        out.append(f"<p>Grids of the generator saved during training{note}: post-processing of the released "
-                   f"generator's history, covered by the run's ε. Rows, top to bottom: "
-                   f"{escape(', '.join(run.label_names))}.</p>")
+        out.append(f"<p>Grids of the generator saved during training{note}, oldest first (scroll sideways; click one "
+                   "to enlarge): post-processing of the released generator's history, covered by the run's ε. Rows, "
+                   f"top to bottom: {escape(', '.join(run.label_names))}.</p>")
     return "".join(out) + "</section>"
+
+
+def grid_rows(png: bytes, cell: int) -> int:
+    """The number of rows of a grid laid out by dpcgan.io.image_grid, from its height."""
+    return max(1, (png_size(png)[1] - GRID_PAD) // (cell + GRID_PAD))
+
+
+def _epsilon_at(run: RunFiles, step: int) -> str:
+    """' · ε = x.xx' spent by D step `step` (recomputed from the public ledger), or '' for a non-private run."""
+    events = run.privacy.get("events") or []
+    quote = run.privacy.get("report_this") or {}
+    if not events or quote.get("epsilon") is None:
+        return ""
+    try:
+        eps = epsilon_after(events, step, run.privacy.get("delta_rdp", quote.get("delta")), quote.get("conversion"))
+    except Exception:   # a caption must never stop the report
+        return ""
+    return f" · ε = {eps:.2f}"
 
 
 def evaluation_section(run: RunFiles) -> str:
@@ -173,14 +201,19 @@ def evaluation_section(run: RunFiles) -> str:
     names = run.label_names
     cnn = ev.get("cnn")
     if cnn:
-        out.append(img(plots.bars(cnn["per_class_accuracy"], names, ylabel="accuracy", ylim=(0, 1),
-                                  title="CNN trained on synthetic data: accuracy per class on the real test set"),
-                       "per-class accuracy"))
-        out.append(img(plots.confusion_image(cnn["confusion_matrix"], names), "confusion matrix"))
+        # one figure per chart, each titled in HTML above it: a title drawn inside can run into its neighbour
+        out.append(_chart(plots.bars(cnn["per_class_accuracy"], names, ylabel="accuracy", ylim=(0, 1)),
+                          "per-class accuracy", "CNN trained on synthetic data: accuracy per class on the real test set"))
+        out.append(_chart(plots.confusion_image(cnn["confusion_matrix"], names), "confusion matrix",
+                          "Confusion matrix of that CNN on the real test set (row: true class, column: predicted)"))
     if ev.get("label_histogram"):
-        out.append(img(plots.bars(ev["label_histogram"], names, ylabel="records",
-                                  title="Label histogram of the evaluated data"), "label histogram"))
+        out.append(_chart(plots.bars(ev["label_histogram"], names, ylabel="records"), "label histogram",
+                          "Label histogram of the evaluated data"))
     return "".join(out) + "</section>"
+
+
+def _chart(png: bytes, alt: str, title: str) -> str:
+    return f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{img(png, alt)}</figure>'
 
 
 def private_section(run: RunFiles) -> str:
@@ -240,7 +273,9 @@ def config_section(run: RunFiles) -> str:
             + f"<p>Report written by dpcgan {escape(__version__)}.</p></section>")
 
 
-def render_html(run: RunFiles, st: Statement, *, public_only: bool) -> str:
+def render_html(run: RunFiles, st: Statement, *, public_only: bool, only_public_written: bool = False) -> str:
+    """The page: public_only leaves the private box out (RUN/report.html); only_public_written says that
+    `dpcgan report --public-only` was given, so that no private/report.html was written beside it."""
     name = run.path.resolve().name
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     top = []
@@ -252,9 +287,14 @@ def render_html(run: RunFiles, st: Statement, *, public_only: bool) -> str:
                       "plus, on request (--include-private-evaluation), the evaluation on private data (outside the "
                       "guarantee: it describes that data)" if run.evaluation is not None else
                       "without the evaluation on private data" if run.evaluation_withheld else "and no evaluation")
-        top.append('<p class="banner public-banner" id="public-only">Public report: it holds only what is covered '
-                   f"by the run's ε or public by assumption, {evaluation}. The private training diagnostics and the "
-                   "audit are left out.</p>")
+        holds = (f"it holds only what is covered by the run's ε or public by assumption, {evaluation}. The private "
+                 "training diagnostics and the audit are left out")
+        # the flag is named only where it was given (issue 24 item 16); without it this is the releasable twin of
+        # private/report.html
+        top.append('<p class="banner public-banner" id="public-only">Public report (--public-only): '
+                   f"{holds}; no private report was written.</p>" if only_public_written else
+                   f'<p class="banner public-banner" id="releasable">Releasable report: {holds} (they are in '
+                   "private/report.html, written beside it; do not release that one).</p>")
     else:
         top.append('<p class="banner private-banner" id="contains-private">This report contains PRIVATE content '
                    "(the red box near the end: training losses, clipped fraction, audit): do not release it. "

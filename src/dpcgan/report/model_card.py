@@ -10,7 +10,7 @@ from ..evaluate.report import ROWS as EVAL_ROWS
 from ..evaluate.sources import describe as describe_sources
 from . import table_card
 from .run_files import RunFiles
-from .statement import Statement, mechanism_summary
+from .statement import Statement, label_prior_sentence, mechanism_summary
 
 
 def _text(s: object) -> str:
@@ -34,7 +34,8 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
         how = ("DP-CGAN: the discriminator trained with DP-SGD, the generator only through it" if st.private else
                "a non-private CGAN, --mode off")
         out += ["A conditional GAN generator (`generator.pt`, with its discriminator `discriminator.pt`) trained with "
-                f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", ""]
+                f"dpcgan ({how}). It draws labeled synthetic images: `dpcgan sample RUN -n N`.", "",
+                _text(label_prior_sentence(run.config, p, run.label_names)), ""]
     out += ["## Privacy", ""]
     if st.private:
         out += [f"**(ε = {st.epsilon:.2f}, δ = {st.delta:g})-differential privacy** ({'PLD accounting' if st.conversion == 'pld' else f'{st.conversion} RDP conversion'}).",

@@ -19,7 +19,9 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI)
+    # constrained layout makes room for titles, tick labels and the colour bar inside the figure, so that nothing
+    # overlaps; _png's tight bounding box then trims the margin
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -74,37 +76,20 @@ def metric_plot(rows: list[dict], keys: Sequence[str], *, ylabel: str, title: st
     return _png(fig)
 
 
-def labeled_grid(grid: np.ndarray, label_names: Sequence[str], cell: tuple[int, int], *, pad: int = 2,
-                 title: str = "") -> bytes:
-    """A sample grid (one row per class, as dpcgan.io.image_grid lays it out) with class names as row labels."""
-    h, w = cell
-    rows = max(1, (grid.shape[0] - pad) // (h + pad))
-    scale = 0.018  # inches per pixel: 28-pixel cells come out about 50 px wide at 100 dpi
-    fig = _figure(max(3.0, grid.shape[1] * scale + 1.2), max(1.5, grid.shape[0] * scale + (0.3 if title else 0)))
-    ax = fig.add_subplot()
-    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-    ax.set_yticks([pad + r * (h + pad) + h / 2 - 0.5 for r in range(rows)])
-    ax.set_yticklabels(_plain([label_names[r] if r < len(label_names) else f"row {r}" for r in range(rows)]))
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    if title:
-        ax.set_title(title)
-    return _png(fig)
-
-
-def bars(values: Sequence[float | None], label_names: Sequence[str], *, ylabel: str, title: str,
+def bars(values: Sequence[float | None], label_names: Sequence[str], *, ylabel: str, title: str = "",
          ylim: tuple[float, float] | None = None) -> bytes:
+    """One bar per class; the title (if any) above the axes (report.html titles its charts in HTML instead)."""
     fig = _figure(max(4.0, 0.45 * len(values) + 1.5), 3.0)
     ax = fig.add_subplot()
     x = np.arange(len(values))
     ax.bar(x, [0 if v is None else v for v in values], color="#4477aa")
     ax.set_xticks(x)
-    ax.set_xticklabels(_plain(label_names[: len(values)]), rotation=45 if max(map(len, label_names), default=0) > 3 else 0,
-                       ha="right" if max(map(len, label_names), default=0) > 3 else "center")
+    long = max(map(len, label_names), default=0) > 3
+    ax.set_xticklabels(_plain(label_names[: len(values)]), rotation=45 if long else 0, ha="right" if long else "center",
+                       rotation_mode="anchor")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    if title:
+        ax.set_title(_plain([title])[0])
     if ylim:
         ax.set_ylim(*ylim)
     ax.grid(axis="y", alpha=0.3)
@@ -121,7 +106,8 @@ def confusion_image(matrix: Sequence[Sequence[int]], label_names: Sequence[str])
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     names = _plain(list(label_names[:k]) + [str(i) for i in range(len(label_names), k)])
     ax.set_xticks(range(k))
-    ax.set_xticklabels(names, rotation=45 if max(map(len, names), default=0) > 3 else 0)
+    long = max(map(len, names), default=0) > 3
+    ax.set_xticklabels(names, rotation=45 if long else 0, ha="right" if long else "center", rotation_mode="anchor")
     ax.set_yticks(range(k))
     ax.set_yticklabels(names)
     ax.set_xlabel("predicted class")
@@ -131,7 +117,7 @@ def confusion_image(matrix: Sequence[Sequence[int]], label_names: Sequence[str])
             for j in range(k):
                 ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
                         color="white" if frac[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="fraction of the true class")
     return _png(fig)
 
 

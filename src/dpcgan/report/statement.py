@@ -139,3 +139,21 @@ def privacy_statement(privacy: dict[str, Any], label_names: list[str]) -> Statem
         resumes=resumes, forks=forks, epsilon_cap=privacy.get("epsilon_cap"), epsilon_pld=privacy.get("epsilon_pld"),
         d_steps=privacy.get("d_steps"), other_releases=other_releases(privacy) if private else [],
     )
+
+
+def label_prior_sentence(config: dict[str, Any], privacy: dict[str, Any], label_names: list[str]) -> str:
+    """Which label distribution `dpcgan sample` draws from by default (the prior the run trained with), in words,
+    from config.json and privacy.json (both public). A DP label histogram's weights are shown: they are released."""
+    source = (config.get("config") or config).get("label_prior") or \
+        (privacy.get("fake_samples") or {}).get("label_prior_source") or "uniform"
+    weights = (privacy.get("fake_samples") or {}).get("label_prior") or []
+    shares = ", ".join(f"{name} {100 * float(w):.1f} %" for name, w in zip(label_names, weights))
+    if source == "uniform":
+        return ("Sampling: labels drawn uniformly (public prior), every class equally often whatever the class "
+                "proportions of the training data; train with --label-prior dp-histogram to learn the class "
+                "proportions (a DP release, covered by the run's ε).")
+    if source == "dp-histogram":
+        return ("Sampling: labels drawn from the run's DP label histogram (released with noise, covered by the run's "
+                f"ε){': ' + shares if shares else ''}.")
+    return (f"Sampling: labels drawn from the public prior weights the run trained with ({source.rsplit('/', 1)[-1]})"
+            f"{': ' + shares if shares else ''}.")

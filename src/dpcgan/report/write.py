@@ -25,7 +25,7 @@ def write_report(run: str | Path, *, public_only: bool = False, include_private_
     public = load_run(run, private=False, include_private_evaluation=include_private_evaluation)
     statement = privacy_statement(public.privacy, public.label_names)
     html_path, card_path = Path(run) / REPORT_FILE, Path(run) / MODEL_CARD_FILE
-    write_bytes_atomic(html_path, render_html(public, statement, public_only=True).encode("utf-8"))
+    write_bytes_atomic(html_path, render_html(public, statement, public_only=True, only_public_written=public_only).encode("utf-8"))
     write_bytes_atomic(card_path, render_model_card(public, statement).encode("utf-8"))
     if public_only:
         return html_path, card_path, None

@@ -232,8 +232,11 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     if cfg.warm_start_noise and ckpt is None:  # a resumed run has its warmed G (and the event) in the checkpoint
         if progress:
             print(f"DP warm start: releasing per-class means (noise multiplier {cfg.warm_start_noise:g}), then "
-                  f"{cfg.warm_start_steps} G steps towards them", file=sys.stderr, flush=True)
+                  f"{cfg.warm_start_steps} G steps towards them ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
+        if progress:
+            print(f"DP warm start done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
                              normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None)
@@ -335,10 +338,14 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     if cfg.bn_recalibrate:  # statistics for the released weights, from public fakes (post-processing)
         if progress:
             print(f"re-estimating the released G's BatchNorm statistics on {cfg.bn_recalibrate} x "
-                  f"{BN_RECALIBRATE_BATCH} public fakes", file=sys.stderr, flush=True)
+                  f"{BN_RECALIBRATE_BATCH} public fakes ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         recalibrate_batchnorm_(G, lambda: (public_latent(G, BN_RECALIBRATE_BATCH, gens.latent),
                                            public_labels(BN_RECALIBRATE_BATCH, prior, gens.latent)),
                                cfg.bn_recalibrate)
+        if progress:
+            print(f"BatchNorm statistics re-estimated in {time.perf_counter() - started:.1f} s", file=sys.stderr,
+                  flush=True)
     G, D = G.cpu(), D.cpu()  # the result and the files are on the CPU, whatever the training device
     if run_path is None:
         epsilon = ledger.epsilon(cfg.delta, cfg.conversion) if private else None
