@@ -27,7 +27,7 @@ class Modality:
     name: str
     unit: str                                 # what one synthetic record is called in messages
     train: Callable[..., int]                 # (args, cfg, world, device) -> exit code
-    resume_data: Callable[..., object]        # (cfg, private record, data_dir) -> the training data
+    resume_data: Callable[..., object]        # (cfg, private record, data_dir, progress=) -> the training data
     sample: Callable[..., Path]               # (args) -> the file or folder written
     evaluate: Callable[..., int]              # (args) -> exit code
 

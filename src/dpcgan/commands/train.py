@@ -197,7 +197,7 @@ def resume(args, world, device) -> int:
     # config.json names the data only; its location (and --data-dir) is in the private record
     cfg = TrainConfig.from_dict(config).replace(dataset=record.get("dataset") or config["dataset"])
     data_dir = args.data_dir or record.get("data_dir")
-    data = for_record(record).resume_data(cfg, record, data_dir)
+    data = for_record(record).resume_data(cfg, record, data_dir, progress=world.main and not args.no_progress)
     result = train(cfg, data, out, resume=True, progress=not args.no_progress, device=device, world=world,
                    force=args.force, data_location={"data_dir": data_dir} if data_dir else None)
     if world.main:

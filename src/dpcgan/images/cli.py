@@ -94,11 +94,11 @@ def train_images(args, cfg, world, device) -> int:
     return 0
 
 
-def load_images_for_resume(cfg, record: dict, data_dir: str | None):
+def load_images_for_resume(cfg, record: dict, data_dir: str | None, progress: bool = True):
     """The training images of an interrupted run, as its saved config and private record name them."""
     return load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
                         label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
-                        channels=cfg.channels)
+                        channels=cfg.channels, progress=progress)
 
 
 def sample_images(args) -> Path:

@@ -135,9 +135,9 @@ def train_table(args, cfg, world, device) -> int:
     return 0
 
 
-def load_table_for_resume(cfg, record: dict, data_dir: str | None = None):
+def load_table_for_resume(cfg, record: dict, data_dir: str | None = None, progress: bool = True):
     """The table of an interrupted run, with the schema file it was started with (from its private record);
-    data_dir is for images (a table names its file)."""
+    data_dir and progress are for images (a table names its file and reads it without progress lines)."""
     schema_file = record.get("schema")
     if not schema_file or not Path(schema_file).is_file():
         raise ConfigError(f"cannot resume: the run's schema file {schema_file} is gone; restore it")
