@@ -400,19 +400,24 @@ def chromium(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
                               text=True, timeout=timeout, env=os.environ | {"HOME": profile})
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it: apt-get install chromium)")
-def test_report_renders_in_headless_chromium(decorated_run, tmp_path):
-    html, _ = report(decorated_run)
-    privacy = json.loads((decorated_run / "privacy.json").read_text())
-    eps = f"{privacy['report_this']['epsilon']:.2f}"
-
+def probe_page(html: str, tmp_path) -> dict:
+    """What PROBE reads from the page as headless Chromium lays it out (image sizes, the epsilon shown, ...)."""
     probed = tmp_path / "probed.html"
     probed.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
     dom = chromium("--virtual-time-budget=10000", "--dump-dom", probed.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     marker = '<pre id="probe">'
     assert marker in dom.stdout, dom.stdout[-2000:]
-    probe = json.loads(dom.stdout.split(marker, 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
+    return json.loads(dom.stdout.split(marker, 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it: apt-get install chromium)")
+def test_report_renders_in_headless_chromium(decorated_run, tmp_path):
+    html, _ = report(decorated_run)
+    privacy = json.loads((decorated_run / "privacy.json").read_text())
+    eps = f"{privacy['report_this']['epsilon']:.2f}"
+
+    probe = probe_page(html, tmp_path)
     assert len(probe["images"]) == 7 + progress_grids(decorated_run)
     for size in probe["images"]:
         width, height = map(int, size.split("x"))

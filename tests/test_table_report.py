@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from dpcgan.cli import main
-from test_report import CHROMIUM, PROBE, chromium, parse
+from test_report import CHROMIUM, chromium, parse, probe_page
 from test_tables import SCHEMA, table
 
 COLUMNS = ["Status", "Age", "Home", "Income"]
@@ -190,14 +190,7 @@ def test_public_report_leaves_the_private_evaluation_out(run_copy):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it: apt-get install chromium)")
 def test_table_report_renders_in_headless_chromium(run_copy, tmp_path):
     run_quiet(["report", str(run_copy), "--include-private-evaluation"])
-    page = (run_copy / "report.html").read_text(encoding="utf-8")
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom = chromium("--virtual-time-budget=10000", "--dump-dom", probed.as_uri())
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    marker = '<pre id="probe">'
-    assert marker in dom.stdout, dom.stdout[-2000:]
-    probe = json.loads(dom.stdout.split(marker, 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
+    probe = probe_page((run_copy / "report.html").read_text(encoding="utf-8"), tmp_path)
     assert len(probe["images"]) == 3   # the shares of the 3 worst columns (no D steps: no epsilon curve)
     assert all(int(w) > 0 and int(h) > 0 for w, h in (s.split("x") for s in probe["images"]))
     privacy = json.loads((run_copy / "privacy.json").read_text())
