@@ -530,10 +530,10 @@ def test_item10_resuming_a_checkpoint_its_run_already_continued_past_is_a_fork(m
 
 def test_item11_steps_alone_keeps_the_presets_sigma_and_dry_run_reads_nothing(monkeypatch, tmp_path, capsys):
     from dpcgan.cli import main
-    from dpcgan.commands import train as train_cmd
     from dpcgan.config import preset, resolve_plan
+    from dpcgan.images import cli as image_cli
 
-    monkeypatch.setattr(train_cmd, "load_dataset", lambda *a, **k: pytest.fail("--dry-run read the dataset"))
+    monkeypatch.setattr(image_cli, "load_dataset", lambda *a, **k: pytest.fail("--dry-run read the dataset"))
     monkeypatch.chdir(tmp_path)
     full = resolve_plan(preset("mnist-eps10"), 60000, 10)
     assert main(["train", "--preset", "mnist-eps10", "--steps", "40", "--dry-run"]) == 0
