@@ -249,3 +249,23 @@ def test_the_pair_rounds_come_from_n_epsilon_and_the_schema_never_the_rows(tmp_p
         assert main(["train", "--dataset", str(csv), "--schema", str(schema_file), "--epsilon", "3", "--dry-run"]) == 0
         lines.append([s for s in capsys.readouterr().out.splitlines() if s.startswith(("plan:", "table:"))])
     assert lines[0] == lines[1] and any("of pair tables" in s for s in lines[0])
+
+
+@pytest.mark.parametrize("name, n, delta, expected", [
+    ("adult", 30162, 1e-5, {1: 3, 3: 6, 10: 10}),
+    ("credit_data", 3563, 1 / 3563**2, {1: 0, 3: 0, 10: 3}),
+    ("fertility", 80, 1e-5, {1: 0, 10: 0}),
+])
+def test_the_rule_on_the_benchmark_schemas_is_what_the_docs_say(name, n, delta, expected):
+    """docs/tables.md quotes these round counts (the benchmark schemas and training-split sizes are public)."""
+    from pathlib import Path
+
+    from dpcgan.tables.marginal_recipe import with_pair_rounds
+    from dpcgan.tables.schema import read_schema_file
+    from dpcgan.tables.train_cli import schema_for
+
+    root = Path(__file__).resolve().parents[1]
+    for eps, rounds in expected.items():
+        cfg = PRESETS["table-marginals"].replace(target_epsilon=float(eps), delta=delta)
+        schema = schema_for(cfg, read_schema_file(root / "benchmarks" / "schemas" / f"{name}.toml"))
+        assert with_pair_rounds(cfg, schema, n)[0].marginal_rounds == rounds, (name, eps)
