@@ -10,7 +10,7 @@ The rule: the most rounds (up to MAX_PAIR_ROUNDS) such that at least as many can
 measure have an expected noise share <= PAIR_NOISE at the noise those rounds leave each pair table (fewer rounds
 leave more budget per table, so the count is re-checked at each). Its inputs are n, the epsilon's noise scale, the
 schema's domain sizes and the label count: the plan (and its epsilon) never depends on the rows. The threshold was
-chosen on credit_data, fertility and Adult (results/tabular.md, rows tagged "grid").
+chosen on credit_data and Adult (results/tabular.md, rows tagged "grid").
 """
 
 from __future__ import annotations
