@@ -178,6 +178,7 @@ def test_the_default_table_run_spends_exactly_what_dp_accounting_says(marginal_r
     classic = np.min(orders / (2 * s**2) + math.log(1 / report["delta"]) / (orders - 1))
     assert report["epsilon_by_conversion"]["classic"] == pytest.approx(classic, rel=1e-6)
     assert len(report["marginals"]["tables_measured"]) >= 4 and config["config"]["marginal_rounds"] == 1
+    assert "metrics.jsonl" not in report["not_covered"][0] and "run.json" in report["not_covered"][0]   # no D steps
 
 
 def test_the_default_table_run_samples_reports_and_refuses_gan_settings(marginal_run, capsys):
