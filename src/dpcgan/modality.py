@@ -33,7 +33,7 @@ class Modality:
 
 
 IMAGES = Modality("images", "samples", train=_lazy(".images.cli", "train_images"),
-                  resume_data=_lazy(".images.cli", "load_images_for_resume"),
+                  resume_data=_lazy(".images.cli", "load_training_images"),
                   sample=_lazy(".images.cli", "sample_images"),
                   evaluate=_lazy(".images.evaluate_cli", "evaluate_image_run"))
 TABLES = Modality("tables", "rows", train=_lazy(".tables.train_cli", "train_table"),

@@ -81,9 +81,7 @@ def train_images(args, cfg, world, device) -> int:
     name = preset_name(args)
     out = Path(args.out) if args.out else Path("runs") / f"{name}-{Path(cfg.dataset).stem}-{cfg.mode}"
     world.from_main(lambda: check_output_dir(out, args.overwrite))  # before loading data: fail fast
-    data = load_dataset(cfg.dataset, "train", args.data_dir, num_classes=cfg.num_classes,
-                        label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
-                        channels=cfg.channels, progress=world.main and not args.no_progress)
+    data = load_training_images(cfg, {}, args.data_dir, progress=world.main and not args.no_progress)
     if world.main:
         print_auto_reasons(args)
         print_plan(cfg, len(data), data.num_classes)
@@ -94,8 +92,9 @@ def train_images(args, cfg, world, device) -> int:
     return 0
 
 
-def load_images_for_resume(cfg, record: dict, data_dir: str | None, progress: bool = True):
-    """The training images of an interrupted run, as its saved config and private record name them."""
+def load_training_images(cfg, record: dict, data_dir: str | None, progress: bool = True):
+    """The training images as the config names them: a new run's, or an interrupted run's (its saved config and
+    private record; the record itself is not needed for images)."""
     return load_dataset(cfg.dataset, "train", data_dir, num_classes=cfg.num_classes,
                         label_names=list(cfg.label_names) if cfg.label_names else None, image_size=cfg.image_size,
                         channels=cfg.channels, progress=progress)

@@ -105,10 +105,25 @@ def _cell_number(v) -> float:
 def numeric_values(c: Column, values: pd.Series, source: str,
                    notes: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(values clipped to the public bounds, with 0 for empty cells; empty-cell mask). notes, when given, counts per
-    column the cells clipped to the bounds ("clipped") and the non-integers of an integer column ("non_integer")."""
+    numeric column the cells clipped to the bounds ("clipped") and the non-integers of an integer column
+    ("non_integer")."""
     na_in = values.isna().to_numpy()
-    if c.type == DATETIME:
-        return _date_values(c, values, na_in, source)
+    nums = _date_days(c, values, na_in, source) if c.type == DATETIME else _numbers(c, values, na_in, source)
+    na = np.isnan(nums)
+    if na.any() and not c.missing:
+        raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
+                        "missing = true to its schema entry")
+    if notes is not None and c.type != DATETIME:
+        present = nums[~na]
+        counts = notes.setdefault(c.name, {"clipped": 0, "non_integer": 0})
+        counts["clipped"] += int(((present < c.min) | (present > c.max)).sum())
+        if c.integer:
+            counts["non_integer"] += int((present != np.round(present)).sum())
+    return np.where(na, c.min, np.clip(nums, c.min, c.max)), na
+
+
+def _numbers(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -> np.ndarray:
+    """A numeric column's cells as floats (NaN where empty, or a 'nan' text cell)."""
     if pd.api.types.is_numeric_dtype(values.dtype):  # int, float, bool (numpy or nullable): one number per cell
         nums = values.to_numpy(dtype=float, na_value=np.nan)
     else:  # object or text: each cell parsed on its own (pd.to_numeric picks one result dtype for the whole column)
@@ -120,17 +135,7 @@ def numeric_values(c: Column, values: pd.Series, source: str,
         if len(not_nan):
             raise DataError(f"{source}: column {c.name!r} is numeric in the schema but holds text "
                             f"{sorted(set(not_nan.unique()[:3]))}; fix the cells or make the column categorical")
-    na = np.isnan(nums)
-    if na.any() and not c.missing:
-        raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
-                        "missing = true to its schema entry")
-    if notes is not None:
-        present = nums[~na]
-        counts = notes.setdefault(c.name, {"clipped": 0, "non_integer": 0})
-        counts["clipped"] += int(((present < c.min) | (present > c.max)).sum())
-        if c.integer:
-            counts["non_integer"] += int((present != np.round(present)).sum())
-    return np.where(na, c.min, np.clip(nums, c.min, c.max)), na
+    return nums
 
 
 def describe_cell_notes(notes: dict) -> str | None:
@@ -149,8 +154,8 @@ def describe_cell_notes(notes: dict) -> str | None:
     return "note: " + "; ".join(parts) + " -- counts of the private rows, shown here only"
 
 
-def _date_values(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """A datetime column's cells as days since 1970-01-01, clipped to the bounds. Text cells are ISO dates, each
+def _date_days(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -> np.ndarray:
+    """A datetime column's cells as days since 1970-01-01 (NaN where empty). Text cells are ISO dates, each
     parsed on its own (no format guessed from the column); datetime cells (Parquet, a DataFrame) as they are;
     numeric cells (e.g. a baseline's sampled frame) are already days."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
@@ -163,10 +168,7 @@ def _date_values(c: Column, values: pd.Series, na_in: np.ndarray, source: str) -
         raise DataError(f"{source}: column {c.name!r} is a datetime in the schema but holds "
                         f"{sorted(set(values[bad].astype(str).unique()[:3]))}, not ISO dates (YYYY-MM-DD); fix the "
                         "cells or change the column's type")
-    if na_in.any() and not c.missing:
-        raise DataError(f"{source}: column {c.name!r} has empty cells but the schema does not allow them; add "
-                        "missing = true to its schema entry")
-    return np.where(na_in, c.min, np.clip(nums, c.min, c.max)), na_in
+    return nums
 
 
 def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table",

@@ -80,8 +80,10 @@ def _tv(a: np.ndarray, b: np.ndarray, size: int) -> float:
     return 0.5 * float(np.abs(pa - pb).sum())
 
 
-def fidelity(synthetic: pd.DataFrame, real: pd.DataFrame, schema: TableSchema, bins: int = 10) -> dict:
-    s, r = discretise(synthetic, schema, bins), discretise(real, schema, bins)
+def fidelity(synthetic: pd.DataFrame, real: pd.DataFrame, schema: TableSchema, bins: int = 10,
+             codes: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """codes: discretise() of (synthetic, real) when the caller already has them."""
+    s, r = codes if codes is not None else (discretise(synthetic, schema, bins), discretise(real, schema, bins))
     levels = [_levels(c, bins) for c in schema.columns]
     one = [_tv(s[:, j], r[:, j], levels[j]) for j in range(len(levels))]
     two = [_tv(s[:, i] * levels[j] + s[:, j], r[:, i] * levels[j] + r[:, j], levels[i] * levels[j])
@@ -202,7 +204,7 @@ def evaluate_table(synthetic: pd.DataFrame, real_test: pd.DataFrame, schema: Tab
     against = real_train if real_train is not None else real_test
     s, r = discretise(synthetic, schema, bins), discretise(against, schema, bins)
     result = {"n_synthetic": len(xs), "n_test": len(xt), "tstr": utility(xs, ys, xt, yt, k, seed),
-              "fidelity": fidelity(synthetic, against, schema, bins),
+              "fidelity": fidelity(synthetic, against, schema, bins, codes=(s, r)),
               "fidelity_against": "real training rows" if real_train is not None else "real test rows",
               "per_column": per_column(s, r, schema, bins), "never_generated": never_generated(s, r, schema)}
     if real_train is not None and reference:
