@@ -83,8 +83,9 @@ def run_dpcgan(schema, tr, eps, delta, seed, n, overrides, preset_name=None) -> 
     wall = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(seed)
     # the prior the fakes trained with (uniform, or the run's DP label histogram, covered by its epsilon)
-    prior = torch.load(out / "generator.pt", weights_only=True)["label_prior"]
-    df = sample_rows(result.generator, schema, n, list(prior), gen)
+    ckpt = torch.load(out / "generator.pt", weights_only=True)
+    df = sample_rows(result.generator, schema, n, list(ckpt["label_prior"]), gen,
+                     calibration=ckpt.get("marginal_tables"))
     info = {"epsilon_spent": result.epsilon, "steps": result.steps, "train_s": round(wall, 1),
             "sigma": result.plan.noise_multiplier, "batch_size": cfg.batch_size}
     if preset_name:

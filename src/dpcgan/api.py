@@ -215,7 +215,8 @@ class DPCGAN:
             from .tables.schema import TableSchema
             from .tables.synth import sample_rows
 
-            return sample_rows(G, TableSchema.from_dict(ckpt["spec"]["schema"]), n, prior, gen)
+            return sample_rows(G, TableSchema.from_dict(ckpt["spec"]["schema"]), n, prior, gen,
+                               calibration=ckpt.get("marginal_tables"))
         x, y = sample_synthetic(G, n, prior, gen)
         if self._names_in:
             y = np.asarray(self.label_names, dtype=object)[y]

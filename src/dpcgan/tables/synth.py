@@ -15,6 +15,7 @@ import torch
 from ..config import load_label_prior
 from ..errors import DPCGANError
 from ..io import write_json_atomic
+from .calibrate import calibrated_draws
 from .csvio import write_table
 from .encode import decode
 from .schema import TableSchema
@@ -43,15 +44,20 @@ def run_schema(run: str | Path) -> TableSchema | None:
 
 @torch.no_grad()
 def sample_rows(G: torch.nn.Module, schema: TableSchema, n: int, prior: list[float], generator: torch.Generator,
-                batch: int = 8192) -> pd.DataFrame:
+                batch: int = 8192, calibration: dict | None = None) -> pd.DataFrame:
+    """n rows with labels in the shares `prior`; with `calibration` (a marginal-fitted run's released tables,
+    ckpt["marginal_tables"]) G's draws are raked to those tables (tables/calibrate.py)."""
     from ..sample import balanced_labels, check_fits_in_memory
 
     # float32 rows twice (batches, then their concatenation), then a DataFrame of Python objects (~64 B a cell)
     check_fits_in_memory(n, 8 * G.image_shape[-1] + 64 * (len(schema.features) + 1), what="rows")
     y = balanced_labels(n, prior, generator)
     G.eval()
-    xs = [G(G.sample_latent(len(yb), generator), yb).reshape(len(yb), -1) for yb in y.split(batch)]
-    x = torch.cat(xs).numpy() if xs else np.zeros((0, G.image_shape[-1]), np.float32)
+    if calibration is not None and any(calibration["rake"]):
+        x = calibrated_draws(G, y, calibration, generator).reshape(n, -1).numpy()
+    else:
+        xs = [G(G.sample_latent(len(yb), generator), yb).reshape(len(yb), -1) for yb in y.split(batch)]
+        x = torch.cat(xs).numpy() if xs else np.zeros((0, G.image_shape[-1]), np.float32)
     return decode(x, y.numpy(), schema)
 
 
@@ -62,7 +68,8 @@ def preview_rows(run: str | Path, n: int) -> pd.DataFrame:
 
     G, ckpt = load_generator(run)
     schema = TableSchema.from_dict(ckpt["spec"]["schema"])
-    return sample_rows(G, schema, n, list(ckpt["label_prior"]), torch.Generator().manual_seed(int(torch.seed())))
+    return sample_rows(G, schema, n, list(ckpt["label_prior"]), torch.Generator().manual_seed(int(torch.seed())),
+                       calibration=ckpt.get("marginal_tables"))
 
 
 def sidecar_path(out: Path) -> Path:
@@ -86,7 +93,7 @@ def write_synthetic_table(run: str | Path, n: int, labels: str = "trained", out:
     generator_file = Path(run) / "generator.pt" if Path(run).is_dir() else Path(run)
     prior = list(ckpt["label_prior"]) if labels == "trained" else load_label_prior(labels, G.num_classes)
     gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed()))
-    df = sample_rows(G, schema, n, prior, gen)
+    df = sample_rows(G, schema, n, prior, gen, calibration=ckpt.get("marginal_tables"))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_table(df, out)
     meta = sidecar(run_dir, generator_file, n=n, fmt=out.name.split(".", 1)[1], prior=prior, prior_source=labels,

@@ -24,8 +24,9 @@ from ..privacy.report import privacy_report
 from ..privacy.schema_release import schema_release
 from ..rng import make_generators
 from ..sample import generator_checkpoint
+from ..tables.calibrate import calibration_tables
 from ..tables.marginal_fit import FitSchedule, fit_marginals
-from ..tables.marginal_recipe import with_pair_rounds
+from ..tables.marginal_recipe import raked_tables, with_pair_rounds
 from ..tables.schema import TableSchema
 from .result import TrainResult, run_config
 from .run_dir import StagedRunDir, public_dataset_name, update_private_record
@@ -84,8 +85,9 @@ def train_marginals(cfg: TrainConfig, data, out: str | Path | None = None, *, ov
         if cfg.target_epsilon is not None and eps > cfg.target_epsilon * (1 + 1e-9):
             raise ConfigError(f"internal: the releases spent epsilon {eps:.6f} > the cap {cfg.target_epsilon}")
         label_prior = [float(p) for p in state.prior]
+        tables = calibration_tables(state.targets, raked_tables(state.targets))
         if run is None:
-            return TrainResult(None, plan, ledger, eps, 0, wall, G, None)
+            return TrainResult(None, plan, ledger, eps, 0, wall, G, None, marginal_tables=tables)
         update_private_record(run.path, wall_time_s=round(wall, 2))
         report = privacy_report(cfg=cfg, plan=plan, ledger=ledger, spec=spec,
                                 dataset_name=public_dataset_name(cfg.dataset), seeded=gens.seeded,
@@ -96,9 +98,10 @@ def train_marginals(cfg: TrainConfig, data, out: str | Path | None = None, *, ov
                                     "time) and the lines printed while training (counts of clipped cells): keep them "
                                     "private")
         report["guarantee"] = report["guarantee"].replace("generator.pt and discriminator.pt", "generator.pt")
-        save_torch_atomic(run.path / "generator.pt", generator_checkpoint(G, spec, label_prior))
+        save_torch_atomic(run.path / "generator.pt",
+                          generator_checkpoint(G, spec, label_prior) | {"marginal_tables": tables})
         write_json_atomic(run.path / "privacy.json", report)
-        result = TrainResult(None, plan, ledger, report["epsilon"], 0, wall, G, None)
+        result = TrainResult(None, plan, ledger, report["epsilon"], 0, wall, G, None, marginal_tables=tables)
         result.run_dir = run.commit()
         return result
     except BaseException:
@@ -132,6 +135,9 @@ def marginal_report_fields(cfg, plan, state, schema, releases) -> dict:
             "label_shares": "the class totals of the round-0 tables (mean over the columns), post-processing",
             "fit": f"{state.fit_steps} Adam steps of G on the L1 distance between its per-class tables (softmax "
                    "probabilities over fresh latents) and the projected noisy tables: post-processing",
+            "sampling": "per class, a pool of G's draws raked (iterative proportional fitting) to the projected "
+                        "(label, column) tables, rows drawn by the raking weights (tables/calibrate.py; the tables "
+                        "are stored in generator.pt): post-processing",
         },
         "accountant": ("privacy loss distributions of each release with the mechanism that ran (Google dp-accounting),"
                        " Renyi DP as a cross-check" if cfg.conversion == "pld" else

@@ -25,6 +25,7 @@ class TrainResult:
     generator: torch.nn.Module
     discriminator: torch.nn.Module
     checkpoint_id: str | None = None   # the run's last checkpoint (marked as continued past once the run is done)
+    marginal_tables: dict | None = None   # a marginal-fitted table run's released tables (tables/calibrate.py)
 
 
 def run_config(cfg: TrainConfig, plan: PrivacyPlan, spec: ModelSpec, data) -> dict:
