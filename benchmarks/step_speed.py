@@ -18,10 +18,12 @@ import statistics
 import time
 from datetime import datetime, timezone
 
+import numpy as np
 import torch
 
 from _common import DEFAULT_DATA, command, commit, machine, write_result
 from dpcgan.data import load_dataset, PoissonSampler
+from dpcgan.data.arrays import images_from_arrays
 from dpcgan.distributed import resolve_device, to_device
 from dpcgan.models import ModelSpec, build_models
 from dpcgan.config import PRESETS
@@ -162,27 +164,42 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--out", default="step_speed.md", help="file name under results/")
+    ap.add_argument("--image-shape", default="1,28,28",
+                    help="C,H,W of the conv model (e.g. 3,32,32 or 3,64,64: random images of that shape, speed "
+                         "does not depend on pixel values; the FC model and the preset loop need 1,28,28)")
     args = ap.parse_args()
+    shape = tuple(int(v) for v in args.image_shape.split(","))
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     # CUDA work is asynchronous: wait for it before reading the clock
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    data = load_dataset("mnist", "train", args.data_dir)
+    mnist_size = shape == (1, 28, 28)
+    if mnist_size:
+        data = load_dataset("mnist", "train", args.data_dir)
+    else:
+        rng = np.random.default_rng(0)
+        data = images_from_arrays(rng.integers(0, 256, (10_000, *shape), dtype=np.uint8),
+                                  rng.integers(0, 10, 10_000), num_classes=10, name="random", announce=None)
 
     conv_cfg = PRESETS[args.conv_preset]
     fc = ModelSpec("paper-fc", (1, 28, 28), 10)
-    conv = ModelSpec("conv", (1, 28, 28), 10, conv_cfg.latent_dim, conv_cfg.hidden, conv_cfg.d_hidden)
+    conv = ModelSpec("conv", shape, 10, conv_cfg.latent_dim, conv_cfg.hidden, conv_cfg.d_hidden)
     lines = ["# D-step speed: private (split, joint) vs non-private", "",
              f"- command: `{command()}`",
              f"- machine: {machine()}" + (f"; device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
              f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}", ""]
     for B in [int(b) for b in args.conv_batch_sizes.split(",") if b]:
-        lines += table(f"Conv model of {args.conv_preset}, B = {B}", f"conv D of {args.conv_preset} (width "
+        lines += table(f"Conv model of {args.conv_preset}, {'x'.join(map(str, shape))} images, B = {B}", f"conv D of {args.conv_preset} (width "
                        f"{conv.discriminator_width}, GroupNorm, projection) and G (width {conv.hidden}, latent "
                        f"{conv.latent_dim})", conv, B, args.reps, *time_models(conv, B, args.reps, data, device, sync),
                        target=2.0 if B <= 256 else 1.5)
         if device.type == "cpu" and B <= 256:
             lines += memory_line(conv, B, data)
+    if not mnist_size:   # the FC model and the presets' loops are for 28 x 28 grey images
+        path = write_result(args.out, "\n".join(lines))
+        print("\n".join(lines))
+        print(f"wrote {path}")
+        return
     lines += table("Paper FC model", "the paper's FC D (794-128-1) and G (110-128-784)", fc, args.batch_size,
                    args.reps, *time_models(fc, args.batch_size, args.reps, data, device, sync), target=1.5)
     lines += preset_lines([p for p in args.presets.split(",") if p], data, device)

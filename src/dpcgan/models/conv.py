@@ -1,6 +1,11 @@
-"""Convolutional CGAN for 28x28 (or 32x32) images: a DCGAN-style generator and a discriminator with label
+"""Convolutional CGAN for square images of 1 or 3 channels: a DCGAN-style generator and a discriminator with label
 conditioning by projection (Miyato & Koyama 2018). D has no cross-example normalisation (GroupNorm without
-affine parameters only), so per-example clipping bounds each record's influence."""
+affine parameters only), so per-example clipping bounds each record's influence.
+
+Depth follows the image size: 28 and 32 px take two x2 stages each way (the presets' models, unchanged); larger
+images one more stage per doubling, so that G starts from (and D ends on) a feature map of at most 8 x 8
+(extra_stages). Without them a 64 px D would end on 16 x 16 x 64 = 16,384 features, four times the per-example
+gradient work of its last layers, and G's first layer would grow as much."""
 
 from __future__ import annotations
 
@@ -21,6 +26,14 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.normal_(layer.weight, 0.0, 0.02)
 
 
+def extra_stages(side: int) -> int:
+    """x2 stages beyond the two of a 28/32 px model: one per halving until the base map is at most 8 px."""
+    base, extra = side // 4, 0
+    while base > 8 and base % 2 == 0:
+        base, extra = base // 2, extra + 1
+    return extra
+
+
 class ConvGenerator(nn.Module):
     """[z ; embed(y)] -> 4x4 (or 7x7) feature map -> two x2 transposed convolutions -> sigmoid pixels."""
 
@@ -30,11 +43,16 @@ class ConvGenerator(nn.Module):
         if h != w or h % 4 != 0:
             raise ValueError(f"ConvGenerator needs square images with side divisible by 4, got {image_shape}")
         self.image_shape, self.num_classes, self.latent_dim = tuple(image_shape), num_classes, latent_dim
-        self.base = h // 4
+        self.extra = extra_stages(h)
+        self.base = h // 4 // 2**self.extra
         self.embed = nn.Embedding(num_classes, latent_dim)
         self.fc = nn.Linear(2 * latent_dim, 4 * width * self.base * self.base)
         self.up1 = nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1)
         self.up2 = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1)
+        if self.extra:   # larger images: more x2 stages at the last width (absent at 28/32 px: same state dict)
+            self.extra_up = nn.ModuleList(nn.ConvTranspose2d(width, width, 4, stride=2, padding=1)
+                                          for _ in range(self.extra))
+            self.extra_norm = nn.ModuleList(nn.BatchNorm2d(width) for _ in range(self.extra))
         self.out = nn.Conv2d(width, c, 3, padding=1)
         # G is trained on public inputs only, so cross-example normalisation is allowed here.
         self.norm0, self.norm1, self.norm2 = nn.BatchNorm2d(4 * width), nn.BatchNorm2d(2 * width), nn.BatchNorm2d(width)
@@ -53,6 +71,8 @@ class ConvGenerator(nn.Module):
         h = F.relu(self.norm0(h.contiguous(memory_format=torch.channels_last)))
         h = F.relu(self.norm1(self.up1(h)))
         h = F.relu(self.norm2(self.up2(h)))
+        for up, norm in zip(getattr(self, "extra_up", ()), getattr(self, "extra_norm", ())):
+            h = F.relu(norm(up(h)))
         return torch.sigmoid(self.out(h)).contiguous()  # (N, C, H, W) in [0, 1], the usual layout
 
 
@@ -66,7 +86,16 @@ class ConvProjectionDiscriminator(nn.Module):
         self.conv1 = nn.Conv2d(c, width, 4, stride=2, padding=1)
         self.conv2 = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)
         self.norm = nn.GroupNorm(groups, 2 * width, affine=False)  # per-example statistics only
-        feat = 2 * width * math.ceil(h / 4) * math.ceil(w / 4)
+        self.extra = extra_stages(h)
+        if self.extra:   # larger images: more stride-2 stages (absent at 28/32 px: same state dict)
+            self.extra_conv = nn.ModuleList(nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1)
+                                            for _ in range(self.extra))
+            self.extra_norm = nn.ModuleList(nn.GroupNorm(groups, 2 * width, affine=False)
+                                            for _ in range(self.extra))
+        side_h, side_w = math.ceil(h / 4), math.ceil(w / 4)
+        for _ in range(self.extra):
+            side_h, side_w = side_h // 2, side_w // 2
+        feat = 2 * width * side_h * side_w
         self.fc = nn.Linear(feat, 1)
         self.embed = nn.Embedding(num_classes, feat)
         # PyTorch's default (Kaiming-uniform) init, not DCGAN's N(0, 0.02): with tiny weights GroupNorm divides
@@ -78,5 +107,8 @@ class ConvProjectionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.conv1(x * 2 - 1), 0.2)
-        h = F.leaky_relu(self.norm(self.conv2(h)), 0.2).flatten(1)  # (N, feat)
+        h = F.leaky_relu(self.norm(self.conv2(h)), 0.2)
+        for conv, norm in zip(getattr(self, "extra_conv", ()), getattr(self, "extra_norm", ())):
+            h = F.leaky_relu(norm(conv(h)), 0.2)
+        h = h.flatten(1)  # (N, feat)
         return self.fc(h).squeeze(-1) + (self.embed(y) * h).sum(1)
