@@ -28,6 +28,7 @@ from _common import DEFAULT_DATA, REPO, RESULTS, commit, machine, write_result  
 from dpcgan.config import DEFAULT_TABLE_PRESET, preset  # noqa: E402
 from dpcgan.tables.baselines import IndependentMarginals  # noqa: E402
 from dpcgan.tables.csvio import load_table, read_frame  # noqa: E402
+from dpcgan.tables.encode import integers_in_bins  # noqa: E402
 from dpcgan.tables.evaluate import discretise, evaluate_table  # noqa: E402
 from dpcgan.tables.schema import read_schema_file  # noqa: E402
 from dpcgan.tables.synth import sample_rows  # noqa: E402
@@ -139,9 +140,10 @@ def run_smartnoise(method, schema, train_df, eps, delta, seed, n, tmp: Path) -> 
             cols[col.name] = cats[np.clip(k, 0, len(cats) - 1)]
         else:
             na = k >= BINS
-            v = col.min + (np.clip(k, 0, BINS - 1) + rng.random(len(k))) / BINS * (col.max - col.min)
-            if col.integer:
-                v = np.clip(np.round(v), np.ceil(col.min), np.floor(col.max))
+            b, offset = np.clip(k, 0, BINS - 1), rng.random(len(k))
+            v = col.min + (b + offset) / BINS * (col.max - col.min)
+            if col.integer:   # an integer that bins back to its bin, as dpcgan's decoder does
+                v = integers_in_bins(col, b, offset, v, BINS)
                 cols[col.name] = pd.array(np.where(na, None, v.astype(np.int64)).tolist(), dtype="Int64")
             else:
                 cols[col.name] = pd.array(np.where(na, np.nan, v), dtype="Float64")

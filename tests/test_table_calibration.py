@@ -135,3 +135,33 @@ def test_a_pool_is_drawn_per_class_with_the_requested_labels(run):
     y = torch.tensor([1] * 7 + [0] * 3)
     x = calibrated_draws(G, y, ckpt["marginal_tables"], torch.Generator().manual_seed(0))
     assert x.shape == (10, *G.image_shape) and POOL >= 4
+
+
+@pytest.mark.parametrize("lo, hi, bins", [(0, 48, 20), (17, 90, 20), (0.5, 99.5, 7), (0, 5, 20), (-3, 1_000, 20)])
+def test_decoded_integers_encode_back_to_the_bin_they_were_drawn_in(lo, hi, bins):
+    from dpcgan.tables.encode import decode, encode_frame
+    from dpcgan.tables.schema import parse_schema
+
+    schema = parse_schema({"label": "y", "columns": {
+        "y": {"type": "categorical", "categories": ["a", "b"]},
+        "v": {"type": "numeric", "min": lo, "max": hi, "integer": True, "bins": bins}}})
+    rng = np.random.default_rng(0)
+    n = 20000
+    b = rng.integers(0, bins, n)
+    x = np.zeros((n, bins + 1), np.float32)
+    x[np.arange(n), b] = 1.0
+    x[:, bins] = rng.uniform(-1, 1, n)
+    df = decode(x, rng.integers(0, 2, n), schema)
+    back, _ = encode_frame(df, schema)
+    got = back[:, :bins].argmax(1)
+    values = np.arange(np.ceil(lo), np.floor(hi) + 1)
+    edges = np.minimum(np.floor((values - lo) / (hi - lo) * bins), bins - 1)
+    has_integer = np.isin(b, edges)
+    assert (got[has_integer] == b[has_integer]).all()               # every bin that holds an integer keeps its rows
+    assert df["v"].between(np.ceil(lo), np.floor(hi)).all()
+    # within a bin the integers are equally likely (offsets uniform): bin 1's values
+    in_bin = df["v"].to_numpy()[b == 1].astype(int)
+    counts = np.bincount(in_bin - in_bin.min())
+    counts = counts[counts > 0]
+    if len(counts) > 1 and counts.mean() >= 100:   # enough draws per value to compare them
+        assert counts.min() > 0.7 * counts.max()

@@ -21,7 +21,7 @@ import pandas as pd
 from ..privacy import accountant
 from ..privacy.accountant import PrivacyLedger
 from ..privacy.discrete_gaussian import add_discrete_gaussian, scale_at_least
-from .encode import category_codes, numeric_values
+from .encode import category_codes, integers_in_bins, numeric_values
 from .schema import CATEGORICAL, TableSchema
 
 
@@ -92,9 +92,10 @@ class IndependentMarginals:
                 out[c.name] = np.array(list(c.categories) + [None], dtype=object)[codes]
             else:
                 na = codes == self.bins
-                v = c.min + (np.minimum(codes, self.bins - 1) + rng.random(n)) / self.bins * (c.max - c.min)
-                if c.integer:
-                    v = np.clip(np.round(v), math.ceil(c.min), math.floor(c.max))
+                b, offset = np.minimum(codes, self.bins - 1), rng.random(n)
+                v = c.min + (b + offset) / self.bins * (c.max - c.min)
+                if c.integer:   # an integer that bins back to b (as the generators' decoder does)
+                    v = integers_in_bins(c, b, offset, v, self.bins)
                     out[c.name] = pd.array(np.where(na, None, v.astype(np.int64)).tolist(), dtype="Int64")
                 else:
                     out[c.name] = pd.array(np.where(na, np.nan, v), dtype="Float64")

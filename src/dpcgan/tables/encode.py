@@ -199,6 +199,31 @@ def encode_frame(df: pd.DataFrame, schema: TableSchema, *, source: str = "table"
     return x, y
 
 
+MAX_EXACT_INTEGERS = 1_000_000   # integer columns with at most this many values decode bin-exactly
+
+
+def integers_in_bins(c, b: np.ndarray, offset: np.ndarray, v: np.ndarray, bins: int | None = None) -> np.ndarray:
+    """Integer values of an integer column for bins b and within-bin positions offset in [0, 1]: the value is
+    picked among the integers that encode to bin b, so a decoded row encodes back to the bin it was drawn in.
+    (Rounding b's continuous value instead moved a share of each bin into its neighbours where bin edges fall
+    between integers: credit_data's Seniority, 20 bins over 0-48, had a bin share off by 3.7 points after a
+    decode and re-encode.) A bin holding no integer, or a column with more than MAX_EXACT_INTEGERS values, rounds
+    as before, within the bounds. bins: the number of equal-width bins (default the column's)."""
+    bins = c.numeric_bins if bins is None else bins
+    lo, hi = np.ceil(c.min), np.floor(c.max)
+    rounded = np.clip(np.round(v), lo, hi)
+    if hi < lo or hi - lo + 1 > MAX_EXACT_INTEGERS:
+        return rounded
+    values = np.arange(lo, hi + 1)
+    t = (values - c.min) / (c.max - c.min) * bins     # the encoder's own binning of every integer
+    of_value = np.minimum(np.floor(t), bins - 1).astype(np.int64)
+    first = np.searchsorted(of_value, np.arange(bins), side="left")   # sorted: binning is monotone in the value
+    count = np.searchsorted(of_value, np.arange(bins), side="right") - first
+    k = count[b]
+    pick = first[b] + np.minimum(np.floor(offset * k), np.maximum(k - 1, 0)).astype(np.int64)
+    return np.where(k > 0, values[np.minimum(pick, len(values) - 1)], rounded)
+
+
 def decode(x: np.ndarray, y: np.ndarray, schema: TableSchema) -> pd.DataFrame:
     """Rows from encoded vectors (argmax per categorical block; numerics rescaled, integers rounded)."""
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
@@ -223,8 +248,7 @@ def decode(x: np.ndarray, y: np.ndarray, schema: TableSchema) -> pd.DataFrame:
                 days = np.clip(np.floor(v), np.floor(c.min), np.floor(c.max))
                 out[c.name] = pd.array([None if m else format_date(d) for d, m in zip(days, na)], dtype="string")
             elif c.integer:
-                # round within the bounds: an integer column's bounds may themselves be non-integers
-                v = np.clip(np.round(v), np.ceil(c.min), np.floor(c.max))
+                v = integers_in_bins(c, b, offset, v)
                 out[c.name] = pd.array(np.where(na, None, v.astype(np.int64)).tolist(), dtype="Int64")
             else:
                 # float32 encoding: keep about 6 significant digits of the column's range
