@@ -43,11 +43,11 @@ class FitSchedule:
     """How G is fitted to the tables (post-processing: no effect on the privacy analysis)."""
 
     steps_per_round: int = 300
-    between_rounds_budget: int = 1500   # Adam steps over all the fits between rounds: with many rounds each gets fewer
     final_steps: int = 1000
     batch_per_class: int = 512
     lr: float = 2e-3
     betas: tuple[float, float] = (0.9, 0.999)
+    between_rounds_budget: int = 1500   # Adam steps over all the fits between rounds: with many rounds each gets fewer
 
 
 # ---- counting (private) ----
