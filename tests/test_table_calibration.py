@@ -84,36 +84,39 @@ def test_the_stored_tables_are_the_released_ones_and_only_the_column_tables_are_
 
 
 def test_calibrated_samples_follow_the_stored_tables_whatever_they_say(run):
-    """The shares of the sampled rows are those of the stored tables, closer than G's own draws; replace a stored
-    table by an arbitrary one and the samples follow the replacement: the rows come from G and the tables only."""
+    """The column shares of the sampled rows are those of the stored tables under the label shares used (the sum
+    over classes of share x table), closer than G's own draws; replace a stored table by an arbitrary one and the
+    samples follow the replacement: the rows come from G and the tables only."""
     _, out = run
     G, ckpt = load_generator(out)
     schema = TableSchema.from_dict(ckpt["spec"]["schema"])
     cal = ckpt["marginal_tables"]
     n = 20000
 
-    def class_shares(df, j):
+    def shares(df, j):
         x, y = encode_frame(df, schema)
         codes, widths = block_codes(x, schema)
-        return np.stack([np.bincount(codes[y == k, j], minlength=widths[j]) / (y == k).sum() for k in range(2)])
+        return np.bincount(codes[:, j], minlength=widths[j]) / len(codes), np.bincount(y, minlength=2) / len(y)
 
-    prior = list(ckpt["label_prior"])
-    raked = sample_rows(G, schema, n, prior, torch.Generator().manual_seed(1), calibration=cal)
-    plain = sample_rows(G, schema, n, prior, torch.Generator().manual_seed(1))
-    errs_raked, errs_plain = [], []
-    for j, (cols, dist) in enumerate((c, d) for c, d in zip(cal["cols"], cal["dists"]) if len(c) == 1):
-        target = dist.numpy()
-        errs_raked.append(np.abs(class_shares(raked, j) - target).max())
-        errs_plain.append(np.abs(class_shares(plain, j) - target).max())
-    assert max(errs_raked) < 0.03 and max(errs_raked) < max(errs_plain)
+    for prior in (list(ckpt["label_prior"]), [0.5, 0.5]):   # the trained shares, and a user's prior
+        raked = sample_rows(G, schema, n, prior, torch.Generator().manual_seed(1), calibration=cal)
+        plain = sample_rows(G, schema, n, prior, torch.Generator().manual_seed(1))
+        errs_raked, errs_plain = [], []
+        for j, (cols, dist) in enumerate((c, d) for c, d in zip(cal["cols"], cal["dists"]) if len(c) == 1):
+            target = np.asarray(prior) @ dist.numpy()
+            got, label_shares = shares(raked, j)
+            np.testing.assert_allclose(label_shares, prior, atol=1 / n)   # the labels asked for, exactly
+            errs_raked.append(np.abs(got - target).max())
+            errs_plain.append(np.abs(shares(plain, j)[0] - target).max())
+        assert max(errs_raked) < 0.01 and max(errs_raked) < max(errs_plain)
     # an arbitrary stored table for column a (first feature): the samples follow it
     forced = dict(cal, dists=list(cal["dists"]))
     forced["dists"][0] = torch.tensor([[0.1, 0.1, 0.8], [0.7, 0.2, 0.1]])
-    df = sample_rows(G, schema, n, prior, torch.Generator().manual_seed(2), calibration=forced)
-    np.testing.assert_allclose(class_shares(df, 0), forced["dists"][0].numpy(), atol=0.03)
+    df = sample_rows(G, schema, n, [0.5, 0.5], torch.Generator().manual_seed(2), calibration=forced)
+    np.testing.assert_allclose(shares(df, 0)[0], [0.4, 0.15, 0.45], atol=0.01)
     # seeded: the same rows again
-    again = sample_rows(G, schema, n, prior, torch.Generator().manual_seed(1), calibration=cal)
-    pd.testing.assert_frame_equal(raked, again)
+    again = sample_rows(G, schema, n, [0.5, 0.5], torch.Generator().manual_seed(2), calibration=forced)
+    pd.testing.assert_frame_equal(df, again)
 
 
 def test_the_cli_and_the_api_sample_calibrated_rows(run):
