@@ -26,7 +26,8 @@ def intro_lines(run: RunFiles, st: Statement) -> list[str]:
     if not st.private:
         how = "without privacy, --mode off"
     elif run.privacy.get("marginals"):
-        how = "fitted to differentially private count tables of the columns, no discriminator"
+        how = ("fitted to differentially private count tables of the columns, no discriminator; `sample` rakes its "
+               "draws to the released column shares")
     else:
         how = "a DP-CGAN: the discriminator trained with DP-SGD, the generator only through it"
     return ["A conditional generator of labeled table rows (`generator.pt`) trained with dpcgan (" + how + "). It "

@@ -72,8 +72,8 @@ def train_marginals(cfg: TrainConfig, data, out: str | Path | None = None, *, ov
             return gens.noise.normal((count,), std, torch.zeros((), dtype=torch.float64)).numpy()
 
         log = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else None
-        schedule = FitSchedule(cfg.marginal_fit_steps, cfg.marginal_final_steps, cfg.marginal_batch_per_class,
-                               cfg.g_lr, cfg.g_betas)
+        schedule = FitSchedule(steps_per_round=cfg.marginal_fit_steps, final_steps=cfg.marginal_final_steps,
+                               batch_per_class=cfg.marginal_batch_per_class, lr=cfg.g_lr, betas=cfg.g_betas)
         # the encoded rows, in memory (an on-disk table reads them in one slice): counting needs every row once
         x = np.asarray(data.x[0:len(data)]).reshape(len(data), -1)
         y = np.asarray(data.y, dtype=np.int64)
@@ -135,9 +135,9 @@ def marginal_report_fields(cfg, plan, state, schema, releases) -> dict:
             "label_shares": "the class totals of the round-0 tables (mean over the columns), post-processing",
             "fit": f"{state.fit_steps} Adam steps of G on the L1 distance between its per-class tables (softmax "
                    "probabilities over fresh latents) and the projected noisy tables: post-processing",
-            "sampling": "per class, a pool of G's draws raked (iterative proportional fitting) to the projected "
-                        "(label, column) tables, rows drawn by the raking weights (tables/calibrate.py; the tables "
-                        "are stored in generator.pt): post-processing",
+            "sampling": "a pool of G's draws raked (iterative proportional fitting) to the column shares of the "
+                        "projected (label, column) tables under the label shares sampled, rows drawn by the raking "
+                        "weights (tables/calibrate.py; the tables are stored in generator.pt): post-processing",
         },
         "accountant": ("privacy loss distributions of each release with the mechanism that ran (Google dp-accounting),"
                        " Renyi DP as a cross-check" if cfg.conversion == "pld" else
