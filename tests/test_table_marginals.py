@@ -216,7 +216,7 @@ def test_resolve_plan_needs_the_column_count_and_dry_run_prints_the_releases(tmp
 # --- how many rounds of pair tables: a rule from public facts (tables/marginal_recipe.py) ---------------------------
 
 def test_the_pair_rounds_rule_counts_tables_whose_expected_noise_is_small():
-    from dpcgan.tables.marginal_recipe import MAX_PAIR_ROUNDS, PAIR_NOISE, choose_rounds, noise_share
+    from dpcgan.tables.marginal_recipe import MAX_PAIR_ROUNDS, ONE_WAY_NOISE, PAIR_NOISE, choose_rounds, noise_share
 
     assert noise_share(10.0, 50, 1000) == pytest.approx(math.sqrt(2 / math.pi) * 10 * 50 / 1000)
     # per-table std 2 x rounds: at 3 rounds (std 6) two of the three tables pass (8 cells: 0.038 <= 0.1, 400 cells:
@@ -228,6 +228,12 @@ def test_the_pair_rounds_rule_counts_tables_whose_expected_noise_is_small():
     assert choose_rounds([8] * 100, 10**6, 4, lambda r: 1.0)[0] == MAX_PAIR_ROUNDS == 15   # capped
     assert choose_rounds([8] * 6, 10**6, 4, lambda r: 1.0)[0] == 2              # no round once every pair is measured
     assert choose_rounds([], 10**6, 4, lambda r: 1.0)[0] == 0                   # one feature column: no pairs
+    # the (label, column) tables keep their precision: no round that would leave them noisier than ONE_WAY_NOISE
+    assert ONE_WAY_NOISE == 0.05
+    rounds, why = choose_rounds([8] * 100, 10**6, 4, lambda r: 1.0, one_way_share=lambda r: 0.01 * r)
+    assert rounds == 5
+    rounds, why = choose_rounds([8] * 100, 10**6, 4, lambda r: 1.0, one_way_share=lambda r: 0.04 + 0.04 * r)
+    assert rounds == 0 and "(label, column) tables" in why and "8.0%" in why
 
 
 def test_the_pair_rounds_come_from_n_epsilon_and_the_schema_never_the_rows(tmp_path, capsys):
@@ -254,7 +260,7 @@ def test_the_pair_rounds_come_from_n_epsilon_and_the_schema_never_the_rows(tmp_p
 
 @pytest.mark.parametrize("name, n, delta, expected", [
     ("adult", 30162, 1e-5, {1: 5, 3: 10, 10: 13}),
-    ("credit_data", 3563, 1 / 3563**2, {1: 0, 3: 1, 10: 3}),
+    ("credit_data", 3563, 1 / 3563**2, {1: 0, 3: 0, 10: 3}),
     ("fertility", 203723, 1 / 203723**2, {1: 5, 10: 6}),   # 21 pairs: at most 6 rounds of 4
 ])
 def test_the_rule_on_the_benchmark_schemas_is_what_the_docs_say(name, n, delta, expected):
