@@ -23,7 +23,7 @@ from dpcgan.tables.marginal_fit import block_codes
 from dpcgan.tables.schema import TableSchema
 from dpcgan.tables.synth import sample_rows
 
-from test_table_marginals import SCHEMA, frame
+from test_table_marginals import train_marginal_run
 
 
 def weighted_table(codes, w, cols, shape):
@@ -54,17 +54,8 @@ def test_raking_matches_one_table_exactly_and_several_together():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("calibration")
-    csv, schema_file = tmp / "t.csv", tmp / "s.json"
-    frame(n=3000).to_csv(csv, index=False)
-    schema_file.write_text(json.dumps(SCHEMA))
-    out = tmp / "run"
     # a deliberately short fit: G misses the tables, so raking has something to correct
-    rc = main(["--threads", "1", "train", "--dataset", str(csv), "--schema", str(schema_file), "--schema-is-public",
-               "--epsilon", "2", "--seed", "0", "--out", str(out), "--no-progress",
-               "--set", "marginal_fit_steps=5", "--set", "marginal_final_steps=5"])
-    assert rc == 0
-    return tmp, out
+    return train_marginal_run(tmp_path_factory.mktemp("calibration"), 5, 5)
 
 
 def test_the_stored_tables_are_the_released_ones_and_only_the_column_tables_are_raked(run):

@@ -138,17 +138,23 @@ def test_nothing_but_the_noisy_releases_reaches_the_generator_or_the_label_share
         assert torch.equal(p1, p2)
 
 
-@pytest.fixture()
-def marginal_run(tmp_path):
-    csv, schema_file = tmp_path / "t.csv", tmp_path / "s.json"
-    frame(n=3000).to_csv(csv, index=False)   # large enough for the rule to measure pair tables at epsilon 2
+def train_marginal_run(tmp, fit_steps: int, final_steps: int):
+    """A seeded table-marginals run on 3,000 rows of frame() at epsilon 2 (large enough for the rule to measure pair
+    tables); returns (tmp, run directory)."""
+    csv, schema_file = tmp / "t.csv", tmp / "s.json"
+    frame(n=3000).to_csv(csv, index=False)
     schema_file.write_text(json.dumps(SCHEMA))
-    out = tmp_path / "run"
+    out = tmp / "run"
     rc = main(["--threads", "1", "train", "--dataset", str(csv), "--schema", str(schema_file), "--schema-is-public",
                "--epsilon", "2", "--seed", "0", "--out", str(out), "--no-progress",
-               "--set", "marginal_fit_steps=30", "--set", "marginal_final_steps=100"])
+               "--set", f"marginal_fit_steps={fit_steps}", "--set", f"marginal_final_steps={final_steps}"])
     assert rc == 0
-    return tmp_path, out
+    return tmp, out
+
+
+@pytest.fixture()
+def marginal_run(tmp_path):
+    return train_marginal_run(tmp_path, 30, 100)
 
 
 def test_the_default_table_run_spends_exactly_what_dp_accounting_says(marginal_run):
