@@ -189,20 +189,17 @@ def main() -> None:
              f"- machine: {machine()}" + (f"; device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
              f"- commit: {commit()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}", ""]
     for B in [int(b) for b in args.conv_batch_sizes.split(",") if b]:
-        lines += table(f"Conv model of {args.conv_preset}, {'x'.join(map(str, shape))} images, B = {B}", f"conv D of {args.conv_preset} (width "
+        lines += table(f"Conv model of {args.conv_preset}, {'x'.join(map(str, shape))} images, B = {B}",
+                       f"conv D of {args.conv_preset} (width "
                        f"{conv.discriminator_width}, GroupNorm, projection) and G (width {conv.hidden}, latent "
                        f"{conv.latent_dim})", conv, B, args.reps, *time_models(conv, B, args.reps, data, device, sync),
                        target=2.0 if B <= 256 else 1.5)
         if device.type == "cpu" and B <= 256:
             lines += memory_line(conv, B, data)
-    if not mnist_size:   # the FC model and the presets' loops are for 28 x 28 grey images
-        path = write_result(args.out, "\n".join(lines))
-        print("\n".join(lines))
-        print(f"wrote {path}")
-        return
-    lines += table("Paper FC model", "the paper's FC D (794-128-1) and G (110-128-784)", fc, args.batch_size,
-                   args.reps, *time_models(fc, args.batch_size, args.reps, data, device, sync), target=1.5)
-    lines += preset_lines([p for p in args.presets.split(",") if p], data, device)
+    if mnist_size:   # the FC model and the presets' loops are for 28 x 28 grey images
+        lines += table("Paper FC model", "the paper's FC D (794-128-1) and G (110-128-784)", fc, args.batch_size,
+                       args.reps, *time_models(fc, args.batch_size, args.reps, data, device, sync), target=1.5)
+        lines += preset_lines([p for p in args.presets.split(",") if p], data, device)
     path = write_result(args.out, "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {path}")

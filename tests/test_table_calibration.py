@@ -127,7 +127,8 @@ def test_a_pool_is_drawn_per_class_with_the_requested_labels(run):
     _, out = run
     G, ckpt = load_generator(out)
     y = torch.tensor([1] * 7 + [0] * 3)
-    x = calibrated_draws(G, y, ckpt["marginal_tables"], torch.Generator().manual_seed(0))
+    schema = TableSchema.from_dict(ckpt["spec"]["schema"])
+    x = calibrated_draws(G, schema, y, ckpt["marginal_tables"], torch.Generator().manual_seed(0))
     assert x.shape == (10, *G.image_shape) and POOL >= 4
 
 

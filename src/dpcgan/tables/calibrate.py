@@ -6,15 +6,16 @@ fitting error (Adult at epsilon 1: the worst category share off by 1-2 points, c
 shares equal those of the released tables, and the rows are drawn from the pool by those weights. It reads only G
 and the released tables, so it is post-processing: the run's epsilon covers it.
 
-Which tables are raked is stored with the generator (ckpt["marginal_tables"]["rake"]), chosen at training time from
-public facts (tables/marginal_recipe.py): every (label, column) table, and the pair tables only where their noise is
-small enough that matching them exactly does not fit noise.
+Which tables are raked is stored with the generator (ckpt["marginal_tables"]["rake"]), chosen at training time
+(tables/marginal_recipe.raked_tables): the (label, column) tables, never the pair tables.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .marginal_fit import block_codes
 
 POOL = 10          # draws in the pool per row kept: effective sample size stays near the pool's (ESS/n ~ 9.7 on
 # Adult with the (label, column) tables), so few rows repeat
@@ -27,16 +28,6 @@ def calibration_tables(targets, rake: list[bool]) -> dict:
     """The checkpoint entry: each target's columns, its per-class distribution and whether it is raked."""
     return {"cols": [list(t.cols) for t in targets], "dists": [t.dist.detach().cpu().float() for t in targets],
             "rake": [bool(r) for r in rake]}
-
-
-def block_codes_of(x: np.ndarray, blocks: list[tuple[str, int]]) -> np.ndarray:
-    """(n, J) hot slot of each categorical block of encoded rows (G's blocks: ('cat', w) or ('num', 1))."""
-    codes, pos = [], 0
-    for kind, w in blocks:
-        if kind == "cat":
-            codes.append(x[:, pos : pos + w].argmax(1))
-        pos += w
-    return np.stack(codes, 1).astype(np.int64)
 
 
 def rake_weights(codes: np.ndarray, tables: list[tuple[list[int], np.ndarray]], sweeps: int = SWEEPS) -> np.ndarray:
@@ -57,7 +48,8 @@ def rake_weights(codes: np.ndarray, tables: list[tuple[list[int], np.ndarray]], 
 
 
 @torch.no_grad()
-def calibrated_draws(G, y: torch.Tensor, calibration: dict, generator: torch.Generator) -> torch.Tensor:
+def calibrated_draws(G, schema, y: torch.Tensor, calibration: dict,
+                     generator: torch.Generator) -> torch.Tensor:
     """Encoded rows for labels y. Per chunk of up to CHUNK rows: a pool of POOL draws of G per row, with the chunk's
     labels; weights raked so that the pool's column shares equal the released tables' shares under the chunk's
     label shares (sum over classes of share x the class's table); then each class's rows drawn from its part of
@@ -76,7 +68,7 @@ def calibrated_draws(G, y: torch.Tensor, calibration: dict, generator: torch.Gen
         tables = [(cols, np.tensordot(share, dist, axes=1)) for cols, dist in raked]
         pool_y = labels.repeat(POOL)
         x = G(G.sample_latent(len(pool_y), generator), pool_y).reshape(len(pool_y), -1)
-        codes = block_codes_of(x.numpy(), G.blocks)
+        codes = block_codes(x.numpy(), schema)[0]
         # the label shares are raked too: each class keeps its share of the weight, so drawing each class's rows
         # from its part of the pool gives the raked column shares
         with_label = np.concatenate([codes, pool_y.numpy()[:, None]], 1)
@@ -93,6 +85,7 @@ def closest_draw(codes: np.ndarray, w: np.ndarray, tables, labels: torch.Tensor,
     kept. A single weighted draw of about 1,000 rows misses a 50 % share by 1.6 points (one standard deviation) by
     chance alone; the best of 16 halves that, so small tables keep the released shares too."""
     weights = torch.as_tensor(w, dtype=torch.float64)
+    cells = [np.ravel_multi_index(tuple(codes[:, c] for c in cols), p.shape) for cols, p in tables]   # per pool row
     members = {k: torch.nonzero(pool_y == k).flatten() for k in torch.unique(labels).tolist()}
     slots = {k: torch.nonzero(labels == k).flatten() for k in members}
     best, best_err = None, np.inf
@@ -101,9 +94,9 @@ def closest_draw(codes: np.ndarray, w: np.ndarray, tables, labels: torch.Tensor,
         for k, rows in members.items():
             pick[slots[k]] = rows[torch.multinomial(weights[rows], len(slots[k]), replacement=True,
                                                     generator=generator)]
-        sel = codes[pick.numpy()]
-        err = max(np.abs(np.bincount(np.ravel_multi_index(tuple(sel[:, c] for c in cols), p.shape),
-                                     minlength=p.size) / len(pick) - p.ravel()).max() for cols, p in tables)
+        chosen = pick.numpy()
+        err = max(np.abs(np.bincount(cell[chosen], minlength=p.size) / len(chosen) - p.ravel()).max()
+                  for cell, (_, p) in zip(cells, tables))
         if err < best_err:
             best, best_err = pick, err
     return best

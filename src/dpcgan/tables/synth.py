@@ -54,7 +54,7 @@ def sample_rows(G: torch.nn.Module, schema: TableSchema, n: int, prior: list[flo
     y = balanced_labels(n, prior, generator)
     G.eval()
     if calibration is not None and any(calibration["rake"]):
-        x = calibrated_draws(G, y, calibration, generator).reshape(n, -1).numpy()
+        x = calibrated_draws(G, schema, y, calibration, generator).reshape(n, -1).numpy()
     else:
         xs = [G(G.sample_latent(len(yb), generator), yb).reshape(len(yb), -1) for yb in y.split(batch)]
         x = torch.cat(xs).numpy() if xs else np.zeros((0, G.image_shape[-1]), np.float32)
