@@ -110,3 +110,19 @@ def test_presets_say_what_each_is_for(capsys):
     for name in PRESET_NAMES:
         assert f"{name}  -- for " in out
     assert "MNIST-size data" in out
+
+
+def test_very_noisy_runs_are_shortened_to_keep_d_tracking():
+    """Where even 1,000 steps put sigma/B above the ceiling D can track (MNIST 5,000 at epsilon 1: 0.027), auto runs
+    fewer D steps, each with less noise; where 1,000 steps stay under it, the run is not shortened."""
+    from dpcgan import auto_recipe
+
+    small, reasons = auto_config(5_000, (1, 28, 28), 10, 1.0)
+    assert small.steps == 300 and any("D steps 300" in r for r in reasons)
+    shortened = auto_recipe.choose(5_000, 1.0, (1, 28, 28), 10)
+    assert shortened.noise_per_coordinate < 0.6 * auto_recipe._sigma(5_000, 256, 1000, 1.0, 1e-5) / 256
+    middle, _ = auto_config(10_000, (1, 28, 28), 10, 1.0)
+    assert middle.steps == 500
+    kept, _ = auto_config(5_000, (1, 28, 28), 10, 3.0)
+    assert kept.steps == 1000
+    assert auto_recipe.choose(5_000, 3.0, (1, 28, 28), 10).noise_per_coordinate <= auto_recipe.NOISY_CEILING
