@@ -126,3 +126,18 @@ def test_very_noisy_runs_are_shortened_to_keep_d_tracking():
     kept, _ = auto_config(5_000, (1, 28, 28), 10, 3.0)
     assert kept.steps == 1000
     assert auto_recipe.choose(5_000, 3.0, (1, 28, 28), 10).noise_per_coordinate <= auto_recipe.NOISY_CEILING
+
+
+def test_the_docs_table_is_what_auto_chooses():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "auto.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit() and "B " in line]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        n = int(cells[0].replace(",", ""))
+        for eps, cell in zip((1.0, 3.0, 10.0), cells[1:]):
+            cfg, _ = auto_config(n, (1, 28, 28), 10, eps)
+            kind = ("quiet" + (" + warm start" if cfg.warm_start_noise else "")) if cfg.d_hidden == 16 else "noisy"
+            assert cell == f"B {cfg.batch_size}, T {cfg.steps}, {kind}", (n, eps)
