@@ -38,7 +38,7 @@ NOISE_PER_COORDINATE = 1.6e-3    # sigma / B: mnist-eps10 runs at 1.3e-3, mnist-
 # Above this sigma / B a run is shortened: each step gets less noise, the run takes a third of the time, and the
 # accuracy was no worse within the (large) spread between seeds. MNIST n = 5,000, epsilon 1: 1,000 steps at 0.027
 # gave a CNN accuracy of 63.7 % in 19.5 min; 300 steps at 0.014, 69.1 and 56.9 % (seeds 0, 1) in 7.8 min; 150
-# steps at 0.010, 66.0 %. Below it a shorter run did not help (epsilon 3: 1,000 steps at 0.0097 and 300 at 0.0053
+# steps at 0.010, 66.0 %. Below it a shorter run did not help (epsilon 3: 1,000 steps at 0.010 and 300 at 0.0053
 # both gave 80 %). results/owndata.md.
 NOISY_CEILING = 0.012
 MAX_SAMPLE_RATE = 0.2            # q = B / n at most: larger batches are not "subsampled" enough to gain from it
