@@ -80,19 +80,21 @@ def with_pair_rounds(cfg: TrainConfig, schema: TableSchema, n: int, schema_relea
     scale = resolve_plan(top, n, len(schema.label_names), schema_release=schema_release,
                          num_features=j).noise_multiplier
 
-    def pair_std(rounds: int) -> float:
-        pair = [r for r in marginal_releases(cfg.replace(marginal_rounds=rounds), j, scale) if r.release == "marginals"]
-        return pair[1].noise_multiplier * math.sqrt(pair[1].coordinates)
+    def table_stds(rounds: int) -> list[float]:
+        """Per-count noise std of each count-table release with that many rounds: [0] the (label, column) tables,
+        then one per pair round (all rounds alike)."""
+        return [r.noise_multiplier * math.sqrt(r.coordinates)
+                for r in marginal_releases(cfg.replace(marginal_rounds=rounds), j, scale) if r.release == "marginals"]
 
     k = len(schema.label_names)
     one_way_cells = [k * w for kind, w, _ in layout(schema) if kind == CAT]
 
     def one_way_share(rounds: int) -> float:
-        first = marginal_releases(cfg.replace(marginal_rounds=rounds), j, scale)[0]
-        std = first.noise_multiplier * math.sqrt(first.coordinates)
+        std = table_stds(rounds)[0]
         return sum(noise_share(std, c, n) for c in one_way_cells) / len(one_way_cells)
 
-    rounds, why = choose_rounds(pair_cells(schema), n, cfg.marginal_tables_per_round, pair_std, MAX_PAIR_ROUNDS,
+    rounds, why = choose_rounds(pair_cells(schema), n, cfg.marginal_tables_per_round,
+                                lambda rounds: table_stds(rounds)[1], MAX_PAIR_ROUNDS,
                                 one_way_share)
     return cfg.replace(marginal_rounds=rounds), why
 
