@@ -92,6 +92,8 @@ class TrainConfig:
     warm_start_noise: float = 0.0       # s of that release; 0: no warm start
     warm_start_clip: float = 8.0        # C_w, in the units of a record (pixels in [0, 1]: MNIST digits ~9)
     warm_start_steps: int = 200
+    warm_start_side: int = 0            # release the means of images average-pooled to side x side (coarse shapes,
+                                        # less noise per released pixel); 0: full resolution
     # marginal-fitted tables (arch "table-marginals", tables/marginal_fit.py): no D steps; the budget goes to DP count
     # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
     # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
@@ -365,6 +367,8 @@ def validate(cfg: TrainConfig) -> None:
         if not (cfg.warm_start_clip > 0 and math.isfinite(cfg.warm_start_clip)) or cfg.warm_start_steps < 1:
             raise ConfigError(f"a warm start needs warm_start_clip > 0 and warm_start_steps >= 1 (got "
                               f"{cfg.warm_start_clip}, {cfg.warm_start_steps})")
+    if cfg.warm_start_side < 0:
+        raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
     if cfg.label_prior == DP_HISTOGRAM:
         if cfg.mode == "off":
             raise ConfigError("--label-prior dp-histogram is for private runs; --mode off can use the counts directly")

@@ -9,6 +9,11 @@ whose RDP is alpha ||u_i||^2 / (4 s^2) + alpha * 1 / (4 s^2) <= alpha / (2 s^2):
 multiplier s, recorded in the ledger as one event with sample rate 1 and composed with the D steps. (It is the
 same mechanism as noising the stacked vector (u_i, 1) / sqrt(2) with std s, with the counts kept integral.)
 Dividing, clamping and everything done with the means afterwards (pretraining G) is post-processing.
+
+With `side`, each image is first average-pooled to side x side (a fixed function of one record, so the sensitivity
+argument is unchanged: the clipping comes after it). A pooled pixel averages a block of k x k pixels and the pooled
+norm is at most ||x|| / k (Jensen), so with C_w scaled by 1 / k the noise on each released pooled pixel is k times
+lower than on a full-resolution pixel: at a few hundred records per class only coarse shapes survive the noise.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from .discrete_gaussian import add_discrete_gaussian, scale_at_least
 from .noise import add_gaussian_noise_
@@ -23,16 +29,30 @@ from .noise import add_gaussian_noise_
 CHUNK = 8192  # records read at a time: memory stays flat in n (table rows may live on disk)
 
 
-def clipped_class_sums(data, num_classes: int, clip_norm: float) -> tuple[torch.Tensor, torch.Tensor]:
+def pooled_shape(image_shape, side: int | None) -> tuple[int, ...]:
+    """The shape of a released mean: the record's, or (C, side, side) when images are pooled."""
+    return tuple(image_shape) if side is None else (image_shape[0], side, side)
+
+
+def pool(images: torch.Tensor, side: int | None) -> torch.Tensor:
+    """(N, C, H, W) images average-pooled to (N, C, side, side); unchanged when side is None."""
+    return images if side is None else F.adaptive_avg_pool2d(images, side)
+
+
+def clipped_class_sums(data, num_classes: int, clip_norm: float,
+                       side: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The exact (un-noised) (K, d) sums of u_i in float64 and the (K,) int64 class counts. Private: only
     `noisy_class_release` releases them."""
     n = len(data)
-    d = math.prod(data.image_shape)
+    if side is not None and len(data.image_shape) != 3:
+        raise ValueError(f"pooled class means need images (C, H, W), not records of shape {data.image_shape}")
+    d = math.prod(pooled_shape(data.image_shape, side))
     sums = torch.zeros(num_classes, d, dtype=torch.float64)
     counts = torch.zeros(num_classes, dtype=torch.int64)
     for start in range(0, n, CHUNK):
         index = slice(start, min(n, start + CHUNK))
-        x = data.float_images(index).reshape(-1, d).to(torch.float64)
+        x = data.float_images(index)
+        x = pool(x.reshape(-1, *data.image_shape), side).reshape(-1, d).to(torch.float64)
         scale = clip_norm / x.norm(dim=1, keepdim=True).clamp(min=clip_norm)   # min(1, C_w / ||x||)
         labels = data.y[index].long()
         sums.index_add_(0, labels, x * scale / clip_norm)
@@ -41,11 +61,11 @@ def clipped_class_sums(data, num_classes: int, clip_norm: float) -> tuple[torch.
 
 
 def noisy_class_release(data, num_classes: int, clip_norm: float, noise_multiplier: float,
-                        noise) -> tuple[torch.Tensor, torch.Tensor]:
+                        noise, side: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The release: (sums + N(0, 2 s^2), counts + N_Z(0, 2 s^2)), s = noise_multiplier (sensitivity 1 overall)."""
     if not clip_norm > 0:
         raise ValueError(f"clip_norm must be > 0 (got {clip_norm})")
-    sums, counts = clipped_class_sums(data, num_classes, clip_norm)
+    sums, counts = clipped_class_sums(data, num_classes, clip_norm, side)
     std = scale_at_least(noise_multiplier * math.sqrt(2.0))   # never below s sqrt(2) after rounding
     release = {"sums": sums}
     add_gaussian_noise_(release, std, noise)
@@ -63,7 +83,8 @@ def means_from_release(sums: torch.Tensor, counts: torch.Tensor, clip_norm: floa
 
 
 def noisy_class_means(data, num_classes: int, clip_norm: float, noise_multiplier: float, noise,
-                      value_range=(0.0, 1.0)) -> torch.Tensor:
-    """The released per-class means (one Gaussian release of sensitivity 1, noise multiplier s), then divided."""
-    sums, counts = noisy_class_release(data, num_classes, clip_norm, noise_multiplier, noise)
-    return means_from_release(sums, counts, clip_norm, data.image_shape, value_range)
+                      value_range=(0.0, 1.0), side: int | None = None) -> torch.Tensor:
+    """The released per-class means (one Gaussian release of sensitivity 1, noise multiplier s), then divided;
+    (K, C, side, side) pooled means when side is given."""
+    sums, counts = noisy_class_release(data, num_classes, clip_norm, noise_multiplier, noise, side)
+    return means_from_release(sums, counts, clip_norm, pooled_shape(data.image_shape, side), value_range)

@@ -115,14 +115,15 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "noise_multiplier": cfg.label_histogram_noise,
         },
         "warm_start": None if not (private and cfg.warm_start_noise) else {
-            "mechanism": "Gaussian mechanism on the per-class sums of records clipped to L2 norm "
-                         f"{cfg.warm_start_clip:g} and divided by it (noise N(0, 2 x {cfg.warm_start_noise:g}^2) per "
-                         "entry) and on the class counts (integer noise N_Z(0, 2 x "
-                         f"{cfg.warm_start_noise:g}^2), discrete Gaussian): one record changes one row by at most 1 "
-                         "and one count by 1, so together L2 sensitivity 1 at noise multiplier "
-                         f"{cfg.warm_start_noise:g}; the released "
-                         "means (sums / noisy counts) pretrain G for "
-                         f"{cfg.warm_start_steps} steps before the first D step (post-processing)",
+            "mechanism": ("Gaussian mechanism on the per-class sums of records"
+                          + (f" average-pooled to {cfg.warm_start_side} x {cfg.warm_start_side} (a fixed function "
+                             "of one record, applied before clipping)" if cfg.warm_start_side else "")
+                          + f", clipped to L2 norm {cfg.warm_start_clip:g} and divided by it (noise N(0, 2 x "
+                          f"{cfg.warm_start_noise:g}^2) per entry) and on the class counts (integer noise N_Z(0, 2 x "
+                          f"{cfg.warm_start_noise:g}^2), discrete Gaussian): one record changes one row by at most "
+                          "1 and one count by 1, so together L2 sensitivity 1 at noise multiplier "
+                          f"{cfg.warm_start_noise:g}; the released means (sums / noisy counts) pretrain G for "
+                          f"{cfg.warm_start_steps} steps before the first D step (post-processing)"),
             "event": "a ledger event with sample_rate 1 (composed with the D steps in the epsilon above; events with "
                      "the same noise multiplier are listed together with their count)",
             "noise_multiplier": cfg.warm_start_noise,

@@ -373,12 +373,16 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, 
     if world.size > 1:
         raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
                           "torchrun, or set warm_start_noise = 0")
+    side = cfg.warm_start_side or None
+    if side is not None and (spec.schema is not None or side > min(data.image_shape[1:])):
+        raise ConfigError(f"warm_start_side = {side} pools images to side x side: it needs images at least that large "
+                          f"(records here have shape {tuple(data.image_shape)}); set warm_start_side = 0")
     means = noisy_class_means(data, data.num_classes, cfg.warm_start_clip, cfg.warm_start_noise, gens.noise,
-                              value_range=(0.0, 1.0) if spec.schema is None else None)
+                              value_range=(0.0, 1.0) if spec.schema is None else None, side=side)
     if private:
         ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise, release="warm-start")
     pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_fakes_per_step,
-                       lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent)
+                       lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
         G_ema.load_state_dict(G.state_dict())
 

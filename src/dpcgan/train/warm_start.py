@@ -3,7 +3,8 @@
 The means come from one Gaussian release (privacy/class_means.py), accounted in the same ledger as the D steps.
 Pretraining reads only those released means, public labels and fresh latents: post-processing. Its loss matches,
 per class, the mean of G's fakes in a batch to the released mean (a first-moment match): it moves G from noise
-to roughly the right strokes per class without asking every fake to be the mean image.
+to roughly the right strokes per class without asking every fake to be the mean image. With pooled means
+(warm_start_side) the match is between G's fakes pooled the same way and those means: coarse shapes per class.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..privacy.class_means import pool
 from .steps import public_labels, public_latent
 
 
@@ -26,7 +28,8 @@ def class_mean_matching_loss(fakes: torch.Tensor, y: torch.Tensor, means: torch.
 
 
 def pretrain_generator(G: nn.Module, means: torch.Tensor, *, steps: int, batch_size: int, lr: float,
-                       betas: tuple[float, float], prior: torch.Tensor, latent_gen: torch.Generator) -> list[float]:
+                       betas: tuple[float, float], prior: torch.Tensor, latent_gen: torch.Generator,
+                       side: int | None = None) -> list[float]:
     """`steps` Adam steps of G on the class-mean matching loss (its own optimizer: G's GAN optimizer starts
     fresh afterwards). Single process (the loop refuses a warm start under torchrun). Returns the losses."""
     means = means.to(next(G.parameters()).device)
@@ -37,7 +40,7 @@ def pretrain_generator(G: nn.Module, means: torch.Tensor, *, steps: int, batch_s
         y = public_labels(batch_size, prior, latent_gen)
         z = public_latent(G, batch_size, latent_gen)
         opt.zero_grad(set_to_none=True)
-        loss = class_mean_matching_loss(G(z, y), y, means)
+        loss = class_mean_matching_loss(pool(G(z, y), side), y, means)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
