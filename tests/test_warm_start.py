@@ -146,3 +146,76 @@ def test_a_warm_started_run_records_the_release_once_and_its_epsilon_is_exact(mn
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
     resumed = json.loads((tmp_path / "resumed" / "privacy.json").read_text())
     assert resumed["events"] == report["events"]
+
+
+def block_means(x: np.ndarray, k: int) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, H / k, W / k): the mean of each k x k block, written out independently of torch."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // k, k, w // k, k).mean(axis=(3, 5))
+
+
+def test_pooled_sums_are_the_clipped_block_means_and_one_record_still_moves_them_by_at_most_one(mnist_small):
+    data = mnist_small.subset(torch.arange(300))
+    sums, counts = clipped_class_sums(data, 10, clip_norm=2.0, side=7)
+    want_sums, want_counts = reference_sums(block_means(data.float_images().numpy(), 4), data.y.numpy(), 10, 2.0)
+    np.testing.assert_allclose(sums.numpy(), want_sums, rtol=1e-6, atol=1e-6)
+    assert sums.shape == (10, 49) and counts.tolist() == want_counts.tolist()
+    # pooling is a fixed function of one record and clipping comes after it: the sensitivity is still 1
+    for clip in (0.5, 2.0, 40.0):
+        before = clipped_class_sums(data, 10, clip, side=7)
+        for extra in (300, 301, 302):
+            bigger = mnist_small.subset(torch.cat([torch.arange(300), torch.tensor([extra])]))
+            moved = release_distance(clipped_class_sums(bigger, 10, clip, side=7), before)
+            assert moved <= 1.0 + 1e-12
+            if clip == 0.5:  # every pooled digit's norm exceeds 0.5: the bound is attained
+                assert moved == pytest.approx(1.0, abs=1e-12)
+    # the pooled norm is at most ||x|| / k (Jensen), so C_w / k clips no more than C_w at full resolution
+    x = data.float_images().numpy()
+    pooled = block_means(x, 4).reshape(len(x), -1)
+    assert (np.linalg.norm(pooled, axis=1) <= np.linalg.norm(x.reshape(len(x), -1), axis=1) / 4 + 1e-6).all()
+
+
+def test_pooled_means_carry_the_class_shapes_with_k_times_less_noise_per_pixel(mnist_small):
+    """The point of pooling: at 200 records per class and s = 10 the noise on a full-resolution mean (std per pixel
+    s sqrt(2) C_w / count, C_w = 8: 0.57 before clamping) is larger than the means' own spread (0.17); at 7 x 7
+    (C_w = 2) every class's noisy mean still sits nearest its own exact mean."""
+    exact = {side: noisy_class_means(mnist_small, 10, clip, 1e-9, SeededNoise(torch.Generator().manual_seed(0)),
+                                     side=side).flatten(1) for side, clip in ((None, 8.0), (7, 2.0))}
+    noisy = {side: noisy_class_means(mnist_small, 10, clip, 10.0, SeededNoise(torch.Generator().manual_seed(1)),
+                                     side=side).flatten(1) for side, clip in ((None, 8.0), (7, 2.0))}
+    assert noisy[7].shape == (10, 49)
+
+    def nearest_class_accuracy(side):  # does each noisy mean sit nearest its own class's exact mean?
+        return (torch.cdist(noisy[side], exact[side]).argmin(dim=1) == torch.arange(10)).float().mean().item()
+
+    assert nearest_class_accuracy(7) == 1.0
+    rmse = {side: (noisy[side] - exact[side]).pow(2).mean().sqrt().item() for side in exact}
+    assert rmse[7] < 0.5 * rmse[None]
+
+
+def test_pooled_pretraining_matches_gs_pooled_class_means_to_the_released_ones():
+    torch.manual_seed(0)
+    G = ConvGenerator((1, 28, 28), 3, latent_dim=8, width=8)
+    targets = torch.rand(3, 1, 7, 7)
+    prior = torch.full((3,), 1 / 3)
+    losses = pretrain_generator(G, targets, steps=60, batch_size=96, lr=1e-2, betas=(0.5, 0.999), prior=prior,
+                                latent_gen=torch.Generator().manual_seed(0), side=7)
+    assert losses[-1] < 0.3 * losses[0]
+    y = torch.arange(3).repeat(64)
+    with torch.no_grad():
+        fakes = G(torch.randn(len(y), 8), y)
+    assert fakes.shape[-1] == 28  # G still makes full-size images; only their block means were matched
+    pooled = torch.from_numpy(block_means(fakes.numpy(), 4))
+    assert class_mean_matching_loss(pooled, y, targets).item() < 0.3 * losses[0]
+
+
+def test_a_pooled_warm_start_says_so_in_the_privacy_report_and_bad_sides_are_refused(mnist_small, tmp_path):
+    cfg = tiny(steps=2, warm_start_noise=25.0, warm_start_steps=3, warm_start_side=7, warm_start_clip=2.0)
+    train(cfg, mnist_small, tmp_path / "run", progress=False)
+    report = json.loads((tmp_path / "run" / "privacy.json").read_text())
+    assert "average-pooled to 7 x 7" in report["warm_start"]["mechanism"]
+    assert [e["release"] for e in report["events"] if e["sample_rate"] == 1.0] == ["warm-start"]
+    with pytest.raises(ConfigError, match="warm_start_side"):
+        resolve_plan(cfg.replace(warm_start_side=-1), 2000, 10)
+    with pytest.raises(ConfigError, match="warm_start_side = 29"):
+        train(cfg.replace(warm_start_side=29), mnist_small, tmp_path / "too-big", progress=False)

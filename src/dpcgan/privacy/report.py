@@ -247,7 +247,10 @@ def lever_notes(cfg) -> dict:
                                    "public fakes before release: post-processing")
     if cfg.warm_start_noise:
         notes["warm_start"] = ("one Gaussian release of per-class means (noise multiplier "
-                               f"{cfg.warm_start_noise:g}), in the ledger and in the epsilon; see 'warm_start'")
+                               f"{cfg.warm_start_noise:g}), in the ledger and in the epsilon; see 'warm_start'"
+                               + (f"; G's loss adds {cfg.warm_start_anchor:g} x the class-mean match to the released "
+                                  "means at every G step (post-processing of that release)"
+                                  if cfg.warm_start_anchor else ""))
     if cfg.mode_seeking > 0:
         notes["mode_seeking"] = f"G's loss adds {cfg.mode_seeking:g} x the mode-seeking term: G-only, post-processing"
     return notes

@@ -35,6 +35,7 @@ from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mar
 from .run_dir import (FINISHED_MARKER, METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_dataset_name,
                       read_private_record, update_private_record)
 from .result import TrainResult, run_config
+from .losses import ClassMeanAnchor
 from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
 from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
@@ -229,14 +230,21 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                                           share=world.size > 1)
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise, release="label-histogram")
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
+    warm_start_means = ckpt.get("warm_start_means") if ckpt is not None else None
     if cfg.warm_start_noise and ckpt is None:  # a resumed run has its warmed G (and the event) in the checkpoint
         if progress:
             print(f"DP warm start: releasing per-class means (noise multiplier {cfg.warm_start_noise:g}), then "
                   f"{cfg.warm_start_steps} G steps towards them ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
+        warm_start_means = _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
         if progress:
             print(f"DP warm start done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    anchor = None
+    if cfg.warm_start_anchor:  # G keeps matching the released means (post-processing of the warm start's release)
+        if warm_start_means is None:
+            raise ConfigError("warm_start_anchor needs the warm start's released means, and this checkpoint has none "
+                              "(it was written without the anchor): resume with warm_start_anchor = 0")
+        anchor = ClassMeanAnchor(warm_start_means.to(device), cfg.warm_start_side or None, cfg.warm_start_anchor)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
                              normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None)
@@ -292,7 +300,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 for _ in range(cfg.g_steps_per_round):  # fresh public fakes each; D is fixed meanwhile
                     g_loss = generator_step(G, g_opt, D, batch_size=cfg.g_fakes_per_step, prior=prior,
                                             latent_gen=gens.latent, world=world, loss=cfg.loss,
-                                            mode_seeking=cfg.mode_seeking)
+                                            mode_seeking=cfg.mode_seeking, anchor=anchor)
                     if G_ema is not None:
                         ema_update_(G_ema, G, ema_decay(cfg.g_ema, g_steps, cfg.g_ema_warmup))
                     g_steps += 1
@@ -323,7 +331,8 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 last_checkpoint_t = time.perf_counter()
                 new_id = _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger,
                                      gens=gens, spec=spec, fingerprint=fingerprint, device=device, world=world,
-                                     G_ema=G_ema, label_prior=label_prior, schedule={
+                                     G_ema=G_ema, label_prior=label_prior, warm_start_means=warm_start_means,
+                                     schedule={
                                          "n_d": n_d, "d_since_g": d_since_g, "g_steps": g_steps,
                                          "scheduler": scheduler.state_dict() if scheduler is not None else None})
                 if run_path is not None:
@@ -368,8 +377,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D, checkpoint_id)
 
 
-def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device) -> None:
-    """Release the DP per-class means (one ledger event), then pretrain G towards them (post-processing)."""
+def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device) -> torch.Tensor:
+    """Release the DP per-class means (one ledger event), then pretrain G towards them (post-processing).
+    Returns the released means (G's anchor, if any, keeps matching them)."""
     if world.size > 1:
         raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
                           "torchrun, or set warm_start_noise = 0")
@@ -385,6 +395,7 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, 
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
         G_ema.load_state_dict(G.state_dict())
+    return means.cpu()
 
 
 def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:

@@ -1,4 +1,4 @@
-"""GAN losses per row (what per-example clipping needs) and G's optional mode-seeking term.
+"""GAN losses per row (what per-example clipping needs), G's optional mode-seeking term and its class-mean anchor.
 
 D's losses are per row so that each real record's and each fake sample's gradient can be clipped (or normalised)
 alone: privacy/clipping.py takes one loss per row of the forward pass. Which loss is used changes only what the
@@ -7,8 +7,12 @@ clipped gradients point at, never their sensitivity (bounded by C whatever the l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+
+from ..privacy.class_means import pool
 
 LOSSES = ("bce", "hinge")
 
@@ -46,3 +50,27 @@ def mode_seeking_term(images: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) 
     dx = (images[:half] - images[half : 2 * half]).abs().mean()
     dz = (z[:half] - z[half : 2 * half]).abs().mean()
     return 1.0 / (dx / dz + eps)
+
+
+def class_mean_matching_loss(fakes: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """Mean over the classes present in the batch of ||mean of that class's fakes - its released mean||^2 / d."""
+    num_classes = means.shape[0]
+    flat = fakes.flatten(1)
+    sums = torch.zeros(num_classes, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add(0, y, flat)
+    counts = torch.bincount(y, minlength=num_classes).to(flat.dtype)
+    present = counts > 0
+    batch_means = sums[present] / counts[present, None]
+    return (batch_means - means.flatten(1)[present]).pow(2).mean(dim=1).mean()
+
+
+@dataclass(frozen=True)
+class ClassMeanAnchor:
+    """G's extra loss term: weight x the class-mean match of its (pooled) fakes to the released DP means. It reads
+    only the release, public labels and G's own fakes: post-processing, no privacy cost."""
+
+    means: torch.Tensor        # (K, C, side, side) or (K, *record shape): the released means
+    side: int | None           # pooling applied to the fakes first (the release's), None: full resolution
+    weight: float
+
+    def __call__(self, fakes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.weight * class_mean_matching_loss(pool(fakes, self.side), y, self.means)

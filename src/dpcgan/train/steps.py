@@ -28,7 +28,7 @@ from torch import nn
 from ..distributed import World
 from ..privacy.clipping import LayerTape, clipped_grad_sum
 from ..privacy.noise import add_gaussian_noise_
-from .losses import d_row_losses, g_loss_sum, mode_seeking_term
+from .losses import ClassMeanAnchor, d_row_losses, g_loss_sum, mode_seeking_term
 
 SINGLE = World()
 
@@ -183,12 +183,12 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
 
 def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z: torch.Tensor, y: torch.Tensor, *,
                      batch_size: int, world: World = SINGLE, loss: str = "bce",
-                     mode_seeking: float = 0.0) -> torch.Tensor:
+                     mode_seeking: float = 0.0, anchor: ClassMeanAnchor | None = None) -> torch.Tensor:
     """Non-saturating G update through the current D on this rank's share (z, y) of the `batch_size` fakes: the
     mean loss over all ranks' fakes, so that the all-reduced gradient is the single-process one. Post-processing
     of D, no private data. Returns this rank's part of the mean loss (a tensor; summed over ranks: the loss).
     mode_seeking > 0 adds that multiple of the mode-seeking term (rows i and i + N/2 of this rank's share must share
-    labels; see generator_step)."""
+    labels; see generator_step). An anchor adds its weight x the class-mean match of the fakes to released means."""
     D.requires_grad_(False)  # D's gradients are not needed (and must not leak into its next update)
     try:
         images = G(z, y)
@@ -196,6 +196,8 @@ def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z
         loss = g_loss_sum(logits, loss) / batch_size
         if mode_seeking > 0:
             loss = loss + mode_seeking * mode_seeking_term(images, z) / world.size
+        if anchor is not None:
+            loss = loss + anchor(images, y)
         g_opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in G.parameters() if p.requires_grad]
@@ -211,7 +213,7 @@ def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z
 
 def generator_step(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, *, batch_size: int,
                    prior: torch.Tensor, latent_gen: torch.Generator, world: World = SINGLE, loss: str = "bce",
-                   mode_seeking: float = 0.0) -> torch.Tensor:
+                   mode_seeking: float = 0.0, anchor: ClassMeanAnchor | None = None) -> torch.Tensor:
     """One G step on `batch_size` fresh public fakes in all (this rank draws its share). With mode_seeking the
     second half of the share repeats the first half's labels with new latents (pairs for the term)."""
     count = world.share(batch_size)
@@ -222,4 +224,4 @@ def generator_step(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, *, 
         y = public_labels(count, prior, latent_gen)
     z = public_latent(G, count, latent_gen)
     return generator_update(G, g_opt, D, z, y, batch_size=batch_size, world=world, loss=loss,
-                            mode_seeking=mode_seeking)
+                            mode_seeking=mode_seeking, anchor=anchor)

@@ -13,18 +13,8 @@ import torch
 from torch import nn
 
 from ..privacy.class_means import pool
+from .losses import class_mean_matching_loss
 from .steps import public_labels, public_latent
-
-
-def class_mean_matching_loss(fakes: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-    """Mean over the classes present in the batch of ||mean of that class's fakes - its released mean||^2 / d."""
-    num_classes = means.shape[0]
-    flat = fakes.flatten(1)
-    sums = torch.zeros(num_classes, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add(0, y, flat)
-    counts = torch.bincount(y, minlength=num_classes).to(flat.dtype)
-    present = counts > 0
-    batch_means = sums[present] / counts[present, None]
-    return (batch_means - means.flatten(1)[present]).pow(2).mean(dim=1).mean()
 
 
 def pretrain_generator(G: nn.Module, means: torch.Tensor, *, steps: int, batch_size: int, lr: float,
