@@ -2,6 +2,8 @@
 K), reproduces the tuned presets where they were tuned, is the default for own images, says what it chose, and
 never outranks what the user set."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ def test_auto_reproduces_the_presets_tuned_at_60000():
 
 def test_small_n_gets_fewer_steps_and_the_noisy_recipe():
     cfg, reasons = auto_config(5_000, (1, 28, 28), 10, 10.0)
-    assert cfg.steps == 1000 and cfg.d_hidden == 64 and cfg.warm_start_noise == 0
+    assert cfg.steps == 1000 and cfg.d_hidden == 64 and cfg.warm_start_side == 7
     assert cfg.batch_size <= 0.2 * 5_000
     assert cfg.delta == 1e-5 and cfg.conversion == "pld"
     assert any(r.startswith("D steps 1000") for r in reasons) and any(r.startswith("batch B") for r in reasons)
@@ -140,5 +142,31 @@ def test_the_docs_table_is_what_auto_chooses():
         n = int(cells[0].replace(",", ""))
         for eps, cell in zip((1.0, 3.0, 10.0), cells[1:]):
             cfg, _ = auto_config(n, (1, 28, 28), 10, eps)
-            kind = ("quiet" + (" + warm start" if cfg.warm_start_noise else "")) if cfg.d_hidden == 16 else "noisy"
+            kind = "quiet" if cfg.d_hidden == 16 else "noisy"
+            if cfg.warm_start_noise:
+                kind += f" + {cfg.warm_start_side}×{cfg.warm_start_side} anchor" if cfg.warm_start_anchor else " + warm start"
             assert cell == f"B {cfg.batch_size}, T {cfg.steps}, {kind}", (n, eps)
+
+
+def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
+    """Under 2,000 records per class auto releases ~7 x 7 per-class means (s = 15) and anchors G to them; the clip
+    follows the released pixels; at 60,000 the tuned presets are kept (no anchor); small images are not pooled."""
+    from dpcgan import auto_recipe
+
+    few, reasons = auto_config(5_000, (1, 28, 28), 10, 1.0)
+    assert (few.warm_start_noise, few.warm_start_side, few.warm_start_anchor, few.warm_start_clip) == (15.0, 7, 100.0,
+                                                                                                        2.0)
+    assert any("7 x 7 means" in r for r in reasons) and not any("warm start off" in r for r in reasons)
+    rgb, _ = auto_config(5_000, (3, 64, 64), 3, 10.0)
+    assert rgb.warm_start_side == 8 and rgb.warm_start_clip == pytest.approx(8 * math.sqrt(3 * 64 / 784), abs=1e-3)
+    assert [auto_recipe.pooled_side(h) for h in (12, 14, 28, 29, 32, 64)] == [0, 7, 7, 7, 8, 8]
+    tiny_images, reasons = auto_config(5_000, (1, 12, 12), 10, 1.0)
+    assert tiny_images.warm_start_noise == 0 and any("not pooled" in r for r in reasons)
+    for eps in (1.0, 10.0):
+        big, _ = auto_config(60_000, (1, 28, 28), 10, eps, 1e-5)
+        assert big.warm_start_anchor == 0 and big.warm_start_side == 0
+    # the release is in the plan: sigma is calibrated around it and the planned epsilon is still the target
+    plan = resolve_plan(few, 5_000, 10)
+    assert plan.planned_epsilon <= 1.0 + 1e-9
+    assert plan.noise_multiplier > resolve_plan(few.replace(warm_start_noise=0.0, warm_start_anchor=0.0),
+                                                5_000, 10).noise_multiplier

@@ -219,3 +219,53 @@ def test_a_pooled_warm_start_says_so_in_the_privacy_report_and_bad_sides_are_ref
         resolve_plan(cfg.replace(warm_start_side=-1), 2000, 10)
     with pytest.raises(ConfigError, match="warm_start_side = 29"):
         train(cfg.replace(warm_start_side=29), mnist_small, tmp_path / "too-big", progress=False)
+
+
+def test_the_anchor_adds_its_weight_times_the_pooled_class_mean_match_to_gs_loss():
+    from dpcgan.models.conv import ConvProjectionDiscriminator as ConvDiscriminator
+    from dpcgan.train.losses import ClassMeanAnchor
+    from dpcgan.train.steps import generator_update
+
+    torch.manual_seed(0)
+    G = ConvGenerator((1, 28, 28), 3, latent_dim=8, width=8)
+    D = ConvDiscriminator((1, 28, 28), 3, width=8)
+    means = torch.rand(3, 1, 7, 7)
+    z, y = torch.randn(30, 8), torch.arange(3).repeat(10)
+    anchor = ClassMeanAnchor(means, 7, 4.0)
+    with torch.no_grad():
+        fakes = G(z, y)
+    want = 4.0 * class_mean_matching_loss(torch.from_numpy(block_means(fakes.numpy(), 4)), y, means)
+    assert anchor(fakes, y).item() == pytest.approx(want.item(), rel=1e-5)
+    # in the G step: the returned loss is the GAN loss plus the anchor, and a heavy anchor pulls G to the means
+    plain = generator_update(G, torch.optim.SGD(G.parameters(), lr=0.0), D, z, y, batch_size=30)
+    anchored = generator_update(G, torch.optim.SGD(G.parameters(), lr=0.0), D, z, y, batch_size=30, anchor=anchor)
+    assert anchored.item() == pytest.approx(plain.item() + anchor(fakes, y).item(), rel=1e-4)
+    heavy = ClassMeanAnchor(means, 7, 1e4)
+    opt = torch.optim.Adam(G.parameters(), lr=1e-2)
+    for _ in range(40):
+        generator_update(G, opt, D, z, y, batch_size=30, anchor=heavy)
+    with torch.no_grad():
+        assert heavy(G(z, y), y).item() < 0.3 * heavy(fakes, y).item()
+
+
+def test_an_anchored_run_costs_no_more_epsilon_and_resumes_to_the_same_generator(mnist_small, tmp_path, monkeypatch):
+    cfg = tiny(steps=8, d_steps_per_g=2, warm_start_noise=25.0, warm_start_steps=3, warm_start_side=7,
+               warm_start_clip=2.0, warm_start_anchor=10.0, checkpoint_every=4, log_every=2)
+    train(cfg, mnist_small, tmp_path / "ref", progress=False)
+    train(cfg.replace(warm_start_anchor=0.0), mnist_small, tmp_path / "no-anchor", progress=False)
+    ref = json.loads((tmp_path / "ref" / "privacy.json").read_text())
+    no_anchor = json.loads((tmp_path / "no-anchor" / "privacy.json").read_text())
+    # the anchor reads only the release: the same events and epsilon, but a different G
+    assert ref["events"] == no_anchor["events"] and ref["epsilon"] == no_anchor["epsilon"]
+    assert "10 x the class-mean match" in ref["levers"]["warm_start"]
+    g = [torch.load(tmp_path / r / "generator.pt", weights_only=True)["state_dict"] for r in ("ref", "no-anchor")]
+    assert any(not torch.equal(g[0][k], g[1][k]) for k in g[0])
+    # interrupted after its first checkpoint and resumed: the released means come back from the checkpoint
+    interrupt_at(monkeypatch, 6)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, mnist_small, tmp_path / "resumed", progress=False)
+    monkeypatch.undo()
+    train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
+    assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
+    with pytest.raises(ConfigError, match="warm_start_anchor"):
+        resolve_plan(cfg.replace(warm_start_noise=0.0), 2000, 10)
