@@ -5,7 +5,7 @@ from __future__ import annotations
 KEYS = ("dataset", "arch", "mode", "batch_size", "noise_multiplier", "steps", "target_epsilon", "delta",
         "conversion", "max_grad_norm", "d_steps_per_g", "d_optimizer", "g_ema")
 AUTO_KEYS = ("batch_size", "steps", "target_epsilon", "delta", "conversion", "d_hidden", "d_lr", "g_steps_per_round",
-             "g_batch_size", "warm_start_noise", "warm_start_clip")
+             "g_batch_size", "warm_start_noise", "warm_start_clip", "warm_start_side", "warm_start_anchor")
 
 
 def add_parser(sub) -> None:
