@@ -77,3 +77,14 @@ def interrupt_at(monkeypatch, call: int, name: str = "discriminator_step") -> No
         return real(*args, **kwargs)
 
     monkeypatch.setattr(loop_module, name, step_or_interrupt)
+
+
+def train_interrupted(cfg, data, out, monkeypatch, call: int) -> None:
+    """Start `train(cfg, data, out)` and stop it as Ctrl-C would at its `call`-th D step (see interrupt_at), leaving
+    the checkpoint for a `resume=True` run."""
+    from dpcgan.train import train
+
+    interrupt_at(monkeypatch, call)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, data, out, progress=False)
+    monkeypatch.undo()

@@ -20,7 +20,7 @@ from dpcgan.privacy.report import lever_notes
 from dpcgan.train import loop as loop_module
 from dpcgan.train import train
 
-from conftest import assert_same_run, interrupt_at
+from conftest import assert_same_run, train_interrupted
 
 dp_event = pytest.importorskip("dp_accounting.dp_event")
 rdp_accountant = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
@@ -171,10 +171,7 @@ def test_resume_with_levers_equals_the_uninterrupted_run(mnist_small, tmp_path, 
     cfg = tiny(steps=8, d_steps_per_g=2, g_ema=0.5, warmup_steps=3, label_prior="dp-histogram",
                label_histogram_noise=40.0, checkpoint_every=4, log_every=2)
     train(cfg, mnist_small, tmp_path / "ref", progress=False)
-    interrupt_at(monkeypatch, 6)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, mnist_small, tmp_path / "resumed", progress=False)
-    monkeypatch.undo()
+    train_interrupted(cfg, mnist_small, tmp_path / "resumed", monkeypatch, 6)
     train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
     ref = json.loads((tmp_path / "ref" / "privacy.json").read_text())

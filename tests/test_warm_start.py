@@ -19,7 +19,7 @@ from dpcgan.train import loop as loop_module
 from dpcgan.train import train
 from dpcgan.train.warm_start import class_mean_matching_loss, pretrain_generator
 
-from conftest import assert_same_run, interrupt_at
+from conftest import assert_same_run, train_interrupted
 from test_levers import independent_epsilon, tiny
 
 
@@ -134,10 +134,7 @@ def test_a_warm_started_run_records_the_release_once_and_its_epsilon_is_exact(mn
     assert report["epsilon_by_conversion"]["classic"] > resolve_plan(no_warm, len(mnist_small), 10).planned_epsilon
 
     # interrupted after its first checkpoint and resumed: the same run, the release drawn and counted once
-    interrupt_at(monkeypatch, 6)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, mnist_small, tmp_path / "resumed", progress=False)
-    monkeypatch.undo()
+    train_interrupted(cfg, mnist_small, tmp_path / "resumed", monkeypatch, 6)
     drawn = []
     real_release = loop_module.noisy_class_means
     monkeypatch.setattr(loop_module, "noisy_class_means", lambda *a, **k: drawn.append(1) or real_release(*a, **k))
@@ -261,10 +258,7 @@ def test_an_anchored_run_costs_no_more_epsilon_and_resumes_to_the_same_generator
     g = [torch.load(tmp_path / r / "generator.pt", weights_only=True)["state_dict"] for r in ("ref", "no-anchor")]
     assert any(not torch.equal(g[0][k], g[1][k]) for k in g[0])
     # interrupted after its first checkpoint and resumed: the released means come back from the checkpoint
-    interrupt_at(monkeypatch, 6)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, mnist_small, tmp_path / "resumed", progress=False)
-    monkeypatch.undo()
+    train_interrupted(cfg, mnist_small, tmp_path / "resumed", monkeypatch, 6)
     train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
     with pytest.raises(ConfigError, match="warm_start_anchor"):
