@@ -149,8 +149,9 @@ def test_the_docs_table_is_what_auto_chooses():
 
 
 def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
-    """Under 2,000 records per class auto releases ~7 x 7 per-class means (s = 15) and anchors G to them; the clip
-    follows the released pixels; at 60,000 the tuned presets are kept (no anchor); small images are not pooled."""
+    """Under 2,000 records per class auto releases ~7 x 7 per-class means (s = 15) and anchors G to them, where those
+    means are better than noise (noise per released pixel <= 0.12); the clip follows the released pixels; at 60,000
+    the tuned presets are kept (no anchor); small images are not pooled."""
     from dpcgan import auto_recipe
 
     few, reasons = auto_config(5_000, (1, 28, 28), 10, 1.0)
@@ -160,6 +161,9 @@ def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
     rgb, _ = auto_config(5_000, (3, 64, 64), 3, 10.0)
     assert rgb.warm_start_side == 8 and rgb.warm_start_clip == pytest.approx(8 * math.sqrt(3 * 64 / 784), abs=1e-3)
     assert [auto_recipe.pooled_side(h) for h in (12, 14, 28, 29, 32, 64)] == [0, 7, 7, 7, 8, 8]
+    noisy_means, reasons = auto_config(2_000, (1, 28, 28), 10, 1.0)   # 200 per class: 0.21 per released pixel
+    assert noisy_means.warm_start_noise == 0 and any("released pooled pixel" in r for r in reasons)
+    assert auto_config(4_000, (1, 28, 28), 10, 1.0)[0].warm_start_anchor == 100.0   # 400 per class: 0.11
     tiny_images, reasons = auto_config(5_000, (1, 12, 12), 10, 1.0)
     assert tiny_images.warm_start_noise == 0 and any("not pooled" in r for r in reasons)
     for eps in (1.0, 10.0):
