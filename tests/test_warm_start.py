@@ -262,4 +262,9 @@ def test_an_anchored_run_costs_no_more_epsilon_and_resumes_to_the_same_generator
     train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
     with pytest.raises(ConfigError, match="warm_start_anchor"):
-        resolve_plan(cfg.replace(warm_start_noise=0.0), 2000, 10)
+        resolve_plan(cfg.replace(warm_start_anchor=-1.0), 2000, 10)
+    # turning the warm start off (as a user overriding auto would, with --set warm_start_noise=0) turns the anchor
+    # off with it: no release, no anchor, and the plan is the plain one
+    off = cfg.replace(warm_start_noise=0.0)
+    assert resolve_plan(off, 2000, 10).planned_epsilon == resolve_plan(off.replace(warm_start_anchor=0.0), 2000,
+                                                                       10).planned_epsilon

@@ -95,7 +95,8 @@ class TrainConfig:
     warm_start_side: int = 0            # release the means of images average-pooled to side x side (coarse shapes,
                                         # less noise per released pixel); 0: full resolution
     warm_start_anchor: float = 0.0      # weight of the same class-mean match in every G step of the GAN (keeps each
-                                        # label's coarse shape while D's gradients are noisy); post-processing
+                                        # label's coarse shape while D's gradients are noisy); post-processing;
+                                        # inert without a warm start
     # marginal-fitted tables (arch "table-marginals", tables/marginal_fit.py): no D steps; the budget goes to DP count
     # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
     # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
@@ -369,10 +370,9 @@ def validate(cfg: TrainConfig) -> None:
         if not (cfg.warm_start_clip > 0 and math.isfinite(cfg.warm_start_clip)) or cfg.warm_start_steps < 1:
             raise ConfigError(f"a warm start needs warm_start_clip > 0 and warm_start_steps >= 1 (got "
                               f"{cfg.warm_start_clip}, {cfg.warm_start_steps})")
-    if cfg.warm_start_anchor and not (cfg.warm_start_noise and cfg.warm_start_anchor > 0
-                                      and math.isfinite(cfg.warm_start_anchor)):
-        raise ConfigError(f"warm_start_anchor = {cfg.warm_start_anchor} needs a warm start (warm_start_noise > 0) and "
-                          "a positive finite weight; 0 turns it off")
+    if not (cfg.warm_start_anchor >= 0 and math.isfinite(cfg.warm_start_anchor)):
+        raise ConfigError(f"warm_start_anchor must be a finite weight >= 0 (got {cfg.warm_start_anchor}); 0 turns it "
+                          "off (it has no effect without a warm start: warm_start_noise = 0 turns both off)")
     if cfg.warm_start_side < 0:
         raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
     if cfg.label_prior == DP_HISTOGRAM:
