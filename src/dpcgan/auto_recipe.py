@@ -88,6 +88,11 @@ def pooled_side(height: int) -> int:
     return next((s for s in range(POOLED_SIDE, height // 2 + 1) if height % s == 0), POOLED_SIDE)
 
 
+def warm_start_clip(released_pixels: int) -> float:
+    """C_w: 8 (MNIST's, digit norms ~9) scaled by sqrt(released pixels / 784)."""
+    return round(8.0 * math.sqrt(released_pixels / MNIST_PIXELS), 3)
+
+
 def default_delta(n: int) -> float:
     return min(1e-5, 0.1 / n)
 
@@ -154,8 +159,7 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
         reasons.append("noisy gradients (sigma/B above target): D 64 wide, D lr 1e-3, 4 G steps per D step (the "
                        "mnist-eps1 recipe)")
     side = pooled_side(image_shape[-1])
-    pooled_clip = 8.0 * math.sqrt(image_shape[0] * side * side / MNIST_PIXELS)
-    pixel_noise = POOLED_NOISE * math.sqrt(2) * pooled_clip / (n / num_classes)
+    pixel_noise = POOLED_NOISE * math.sqrt(2) * warm_start_clip(image_shape[0] * side * side) / (n / num_classes)
     if n / num_classes < WARM_START_MIN_PER_CLASS and side and pixel_noise <= MAX_RELEASED_PIXEL_NOISE:
         changes |= {"warm_start_noise": POOLED_NOISE, "warm_start_side": side, "warm_start_anchor": ANCHOR_WEIGHT}
         reasons.append(f"DP warm start on {side} x {side} means (s = {POOLED_NOISE:g}) and G anchored to them "
@@ -168,7 +172,7 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
             else f": images under {2 * POOLED_SIDE} px are not pooled" if not side
             else f": {n / num_classes:.0f} records per class leave noise {pixel_noise:.2g} on each released pooled "
                  f"pixel (> {MAX_RELEASED_PIXEL_NOISE:g}); an anchor to such means would teach G the noise"))
-    clip = round(8.0 * math.sqrt(pixels / MNIST_PIXELS), 3)
+    clip = warm_start_clip(pixels)
     changes["warm_start_clip"] = clip
     if changes["warm_start_noise"]:
         reasons.append(f"warm-start clip {clip:g}: 8 (MNIST's) scaled by sqrt(released pixels / 784)")

@@ -240,7 +240,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         if progress:
             print(f"DP warm start done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     anchor = None
-    if cfg.warm_start_anchor and cfg.warm_start_noise:  # G keeps matching the released means (post-processing of the warm start's release)
+    if cfg.warm_start_anchor and cfg.warm_start_noise:  # G keeps matching the released means (post-processing)
         if warm_start_means is None:
             raise ConfigError("warm_start_anchor needs the warm start's released means, and this checkpoint has none "
                               "(it was written without the anchor): resume with warm_start_anchor = 0")

@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..privacy.class_means import pool
-from .losses import class_mean_matching_loss
+from .losses import ClassMeanAnchor, class_mean_matching_loss  # noqa: F401 (the loss is this module's API too)
 from .steps import public_labels, public_latent
 
 
@@ -22,7 +21,7 @@ def pretrain_generator(G: nn.Module, means: torch.Tensor, *, steps: int, batch_s
                        side: int | None = None) -> list[float]:
     """`steps` Adam steps of G on the class-mean matching loss (its own optimizer: G's GAN optimizer starts
     fresh afterwards). Single process (the loop refuses a warm start under torchrun). Returns the losses."""
-    means = means.to(next(G.parameters()).device)
+    match = ClassMeanAnchor(means.to(next(G.parameters()).device), side, 1.0)
     opt = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     losses = []
     G.train()
@@ -30,7 +29,7 @@ def pretrain_generator(G: nn.Module, means: torch.Tensor, *, steps: int, batch_s
         y = public_labels(batch_size, prior, latent_gen)
         z = public_latent(G, batch_size, latent_gen)
         opt.zero_grad(set_to_none=True)
-        loss = class_mean_matching_loss(pool(G(z, y), side), y, means)
+        loss = match(G(z, y), y)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
