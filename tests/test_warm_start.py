@@ -136,8 +136,8 @@ def test_a_warm_started_run_records_the_release_once_and_its_epsilon_is_exact(mn
     # interrupted after its first checkpoint and resumed: the same run, the release drawn and counted once
     train_interrupted(cfg, mnist_small, tmp_path / "resumed", monkeypatch, 6)
     drawn = []
-    real_release = loop_module.noisy_class_means
-    monkeypatch.setattr(loop_module, "noisy_class_means", lambda *a, **k: drawn.append(1) or real_release(*a, **k))
+    real_release = loop_module.noisy_class_release
+    monkeypatch.setattr(loop_module, "noisy_class_release", lambda *a, **k: drawn.append(1) or real_release(*a, **k))
     train(cfg, mnist_small, tmp_path / "resumed", progress=False, resume=True)
     assert drawn == []
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)

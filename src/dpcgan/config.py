@@ -97,6 +97,13 @@ class TrainConfig:
     warm_start_anchor: float = 0.0      # weight of the same class-mean match in every G step of the GAN (keeps each
                                         # label's coarse shape while D's gradients are noisy); post-processing;
                                         # inert without a warm start
+    # ... and a second release (DP-MERF, FETA-Pro): per-class mean embeddings of warm_start_rff_features random
+    # Fourier features of the (pooled) images, noise multiplier warm_start_rff_noise (privacy/mean_embedding.py)
+    warm_start_rff_noise: float = 0.0   # s of that release; 0: not released (needs the warm start's counts)
+    warm_start_rff_features: int = 1000  # F frequencies (2F released numbers per class)
+    warm_start_rff_bandwidth: float = 0.0  # kernel length scale; 0: sqrt(0.05 x released pixels), a public rule
+    warm_start_rff_anchor: float = 0.0  # weight of the squared-MMD match to those embeddings in every G step (and
+                                        # in pretraining, where 0 counts as 1); post-processing
     # marginal-fitted tables (arch "table-marginals", tables/marginal_fit.py): no D steps; the budget goes to DP count
     # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
     # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
@@ -373,6 +380,19 @@ def validate(cfg: TrainConfig) -> None:
     if not (cfg.warm_start_anchor >= 0 and math.isfinite(cfg.warm_start_anchor)):
         raise ConfigError(f"warm_start_anchor must be a finite weight >= 0 (got {cfg.warm_start_anchor}); 0 turns it "
                           "off (it has no effect without a warm start: warm_start_noise = 0 turns both off)")
+    if cfg.warm_start_rff_noise:
+        if not (cfg.warm_start_rff_noise > 0 and math.isfinite(cfg.warm_start_rff_noise)):
+            raise ConfigError(f"warm_start_rff_noise must be > 0 (got {cfg.warm_start_rff_noise}); 0 turns it off")
+        if not cfg.warm_start_noise:
+            raise ConfigError("warm_start_rff_noise releases mean embeddings divided by the warm start's noisy class "
+                              "counts: set warm_start_noise > 0 too, or warm_start_rff_noise = 0")
+        if cfg.warm_start_rff_features < 1:
+            raise ConfigError(f"warm_start_rff_features must be >= 1 (got {cfg.warm_start_rff_features})")
+        if not (cfg.warm_start_rff_bandwidth >= 0 and math.isfinite(cfg.warm_start_rff_bandwidth)):
+            raise ConfigError(f"warm_start_rff_bandwidth must be >= 0 (got {cfg.warm_start_rff_bandwidth}); 0: the "
+                              "public rule sqrt(0.05 x released pixels)")
+    if not (cfg.warm_start_rff_anchor >= 0 and math.isfinite(cfg.warm_start_rff_anchor)):
+        raise ConfigError(f"warm_start_rff_anchor must be a finite weight >= 0 (got {cfg.warm_start_rff_anchor})")
     if cfg.warm_start_side < 0:
         raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
     if cfg.label_prior == DP_HISTOGRAM:
@@ -417,6 +437,10 @@ def full_data_releases(cfg: TrainConfig, schema_release: SchemaRelease | None = 
     if cfg.warm_start_noise and cfg.mode != "off":
         releases.append(FullDataRelease("the DP warm start (per-class means and counts)", cfg.warm_start_noise,
                                         "--set warm_start_noise=0", "warm-start"))
+        if cfg.warm_start_rff_noise:
+            releases.append(FullDataRelease("the DP warm start's mean embeddings (random Fourier features)",
+                                            cfg.warm_start_rff_noise, "--set warm_start_rff_noise=0",
+                                            "warm-start-embedding"))
     return releases
 
 

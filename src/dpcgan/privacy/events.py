@@ -10,6 +10,7 @@ RELEASES = {
     None: "Gaussian mechanism, L2 sensitivity 1, noise std s (continuous)",
     "label-histogram": "discrete Gaussian N_Z(0, s^2) on the class counts (one count moves by 1)",
     "warm-start": "per-class sums (L2 sensitivity 1) + N(0, 2 s^2) and class counts (one moves by 1) + N_Z(0, 2 s^2)",
+    "warm-start-embedding": "per-class sums of random Fourier features (each record's of norm 1) + N(0, s^2)",
     "schema-draft": "discrete Gaussian N_Z(0, J s^2) on per-column counts (J counts move by 1 each)",
     "marginals": "discrete Gaussian N_Z(0, J s^2) on J count tables (one count of each moves by 1)",
     "marginal-selection": "Gaussian N(0, P s^2) on P scores (each moves by at most 1: L2 sensitivity sqrt(P))",

@@ -6,6 +6,7 @@ bound for all of them. PLD accounting is tight, so it must see what really ran:
   label-histogram        discrete Gaussian N_Z(0, s^2), one count moves by 1
   warm-start             Gaussian with std s sqrt(2) (sums, L2 sensitivity 1) composed with the discrete Gaussian
                          N_Z(0, 2 s^2) (counts, one moves by 1)
+  warm-start-embedding   Gaussian with std s (per-class sums of random Fourier features, each of norm 1)
   schema-draft           J discrete Gaussians N_Z(0, J s^2), each count moving by 1
   marginals              the same structure: J count tables, one count of each moving by 1 (tables/marginal_fit.py)
   marginal-selection     a Gaussian with std s: P scores with noise std s sqrt(P), L2 sensitivity at most sqrt(P)

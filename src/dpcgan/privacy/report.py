@@ -128,6 +128,19 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
                      "the same noise multiplier are listed together with their count)",
             "noise_multiplier": cfg.warm_start_noise,
         },
+        "warm_start_embedding": None if not (private and cfg.warm_start_noise and cfg.warm_start_rff_noise) else {
+            "mechanism": ("Gaussian mechanism on the per-class sums of random Fourier features phi(x) = [cos(Wx), "
+                          f"sin(Wx)] / sqrt(F) of the records"
+                          + (f" average-pooled to {cfg.warm_start_side} x {cfg.warm_start_side}"
+                             if cfg.warm_start_side else "")
+                          + f" (F = {cfg.warm_start_rff_features} public frequencies W drawn from the run's "
+                          "initialisation stream; ||phi(x)|| = 1 for every record, so L2 sensitivity 1 without "
+                          f"clipping), noise N(0, {cfg.warm_start_rff_noise:g}^2) per entry; divided by the warm "
+                          "start's noisy counts, the embeddings join G's pretraining as a squared-MMD match "
+                          "(post-processing)"),
+            "event": "a ledger event with sample_rate 1, release warm-start-embedding (composed in the epsilon above)",
+            "noise_multiplier": cfg.warm_start_rff_noise,
+        },
         "schema_draft": None if release is None else {
             "mechanism": "dpcgan schema draft --epsilon: one Gaussian release of per-column counts of the training "
                          "table (categories, bins of a public grid, missing cells; L2 sensitivity sqrt(J) for J "
@@ -250,7 +263,11 @@ def lever_notes(cfg) -> dict:
                                f"{cfg.warm_start_noise:g}), in the ledger and in the epsilon; see 'warm_start'"
                                + (f"; G's loss adds {cfg.warm_start_anchor:g} x the class-mean match to the released "
                                   "means at every G step (post-processing of that release)"
-                                  if cfg.warm_start_anchor else ""))
+                                  if cfg.warm_start_anchor else "")
+                               + (f"; a second release of per-class mean embeddings (noise multiplier "
+                                  f"{cfg.warm_start_rff_noise:g}), in the ledger and in the epsilon"
+                                  + (f", matched with weight {cfg.warm_start_rff_anchor:g} at every G step"
+                                     if cfg.warm_start_rff_anchor else "") if cfg.warm_start_rff_noise else ""))
     if cfg.mode_seeking > 0:
         notes["mode_seeking"] = f"G's loss adds {cfg.mode_seeking:g} x the mode-seeking term: G-only, post-processing"
     return notes

@@ -30,6 +30,8 @@ class Statement:
 
 RELEASE_WORDS = {   # ledger release kind -> (what it is, the setting that turns it off)
     "warm-start": ("the DP warm start (per-class means and counts)", "--set warm_start_noise=0"),
+    "warm-start-embedding": ("the DP warm start's mean embeddings (random Fourier features)",
+                             "--set warm_start_rff_noise=0"),
     "label-histogram": ("the DP label histogram (class counts)", "--label-prior uniform"),
     "schema-draft": ("the DP schema draft (category and bin counts)", "a schema written from public knowledge"),
     "marginals": ("DP count tables", "a GAN table preset"),

@@ -86,7 +86,7 @@ def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, spec, fingerprint: str,
                     rng_by_rank: list | None = None, device_type: str = "cpu", G_ema=None,
                     label_prior: list | None = None, schedule: dict | None = None,
-                    warm_start_means: torch.Tensor | None = None) -> str:
+                    warm_start_means: torch.Tensor | None = None, warm_start_embedding: dict | None = None) -> str:
     """rng_by_rank: with several processes, every rank's generator states (rank 0 writes the checkpoint).
     Returns the new checkpoint's random id."""
     checkpoint_id = secrets.token_hex(16)
@@ -99,6 +99,7 @@ def save_checkpoint(path: Path, *, step: int, G, D, d_opt, g_opt, ledger, gens, 
         "device_type": device_type, "G_ema": G_ema.state_dict() if G_ema is not None else None,
         "label_prior": label_prior, "schedule": schedule,
         "warm_start_means": warm_start_means,  # released (DP) means, kept when G's loss keeps matching them
+        "warm_start_embedding": warm_start_embedding,  # released mean embeddings and their public frequencies
     })
     return checkpoint_id
 

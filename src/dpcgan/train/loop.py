@@ -24,7 +24,9 @@ from ..errors import ConfigError
 from ..io import append_line, save_torch_atomic, write_bytes_atomic, write_json_atomic
 from ..models import ModelSpec, build_models
 from ..privacy.accountant import PrivacyLedger
-from ..privacy.class_means import noisy_class_means
+from ..privacy.class_means import means_from_release, noisy_class_release, pooled_shape
+from ..privacy.mean_embedding import (default_bandwidth, embeddings_from_release, noisy_class_embedding_sums,
+                                      rff_frequencies)
 from ..privacy.label_histogram import noisy_label_prior
 from ..privacy.report import privacy_report
 from ..privacy.schema_release import schema_release
@@ -35,7 +37,7 @@ from .checkpoint import (CHECKPOINT_NAME, data_fingerprint, load_checkpoint, mar
 from .run_dir import (FINISHED_MARKER, METRICS_FILE, PROGRESS_DIR, StagedRunDir, public_dataset_name,
                       read_private_record, update_private_record)
 from .result import TrainResult, run_config
-from .losses import ClassMeanAnchor
+from .losses import Anchors, ClassEmbeddingAnchor, ClassMeanAnchor
 from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
 from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
@@ -231,20 +233,29 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise, release="label-histogram")
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
     warm_start_means = ckpt.get("warm_start_means") if ckpt is not None else None
+    warm_start_embedding = ckpt.get("warm_start_embedding") if ckpt is not None else None
     if cfg.warm_start_noise and ckpt is None:  # a resumed run has its warmed G (and the event) in the checkpoint
         if progress:
             print(f"DP warm start: releasing per-class means (noise multiplier {cfg.warm_start_noise:g}), then "
                   f"{cfg.warm_start_steps} G steps towards them ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        warm_start_means = _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device)
+        warm_start_means, warm_start_embedding = _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world,
+                                                             private, device)
         if progress:
             print(f"DP warm start done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    anchor = None
-    if cfg.warm_start_anchor and cfg.warm_start_noise:  # G keeps matching the released means (post-processing)
+    mean_anchor = embedding_anchor = None   # G keeps matching the warm start's releases (post-processing)
+    if cfg.warm_start_anchor and cfg.warm_start_noise:
         if warm_start_means is None:
             raise ConfigError("warm_start_anchor needs the warm start's released means, and this checkpoint has none "
                               "(it was written without the anchor): resume with warm_start_anchor = 0")
-        anchor = ClassMeanAnchor(warm_start_means.to(device), cfg.warm_start_side or None, cfg.warm_start_anchor)
+        mean_anchor = ClassMeanAnchor(warm_start_means.to(device), cfg.warm_start_side or None, cfg.warm_start_anchor)
+    if cfg.warm_start_rff_anchor and cfg.warm_start_rff_noise and cfg.warm_start_noise:
+        if warm_start_embedding is None:
+            raise ConfigError("warm_start_rff_anchor needs the warm start's released mean embeddings, and this "
+                              "checkpoint has none: resume with warm_start_rff_anchor = 0")
+        embedding_anchor = _embedding_anchor(warm_start_embedding, cfg.warm_start_side or None,
+                                             cfg.warm_start_rff_anchor, device)
+    anchor = Anchors.of(mean_anchor, embedding_anchor)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
                              normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None)
@@ -332,6 +343,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 new_id = _checkpoint(run_path, step=step, G=G, D=D, d_opt=d_opt, g_opt=g_opt, ledger=ledger,
                                      gens=gens, spec=spec, fingerprint=fingerprint, device=device, world=world,
                                      G_ema=G_ema, label_prior=label_prior, warm_start_means=warm_start_means,
+                                     warm_start_embedding=warm_start_embedding,
                                      schedule={
                                          "n_d": n_d, "d_since_g": d_since_g, "g_steps": g_steps,
                                          "scheduler": scheduler.state_dict() if scheduler is not None else None})
@@ -377,9 +389,15 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     return TrainResult(None, plan, ledger, report["epsilon"], step, wall, G, D, checkpoint_id)
 
 
-def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, device) -> torch.Tensor:
-    """Release the DP per-class means (one ledger event), then pretrain G towards them (post-processing).
-    Returns the released means (G's anchor, if any, keeps matching them)."""
+def _embedding_anchor(embedding: dict, side: int | None, weight: float, device) -> ClassEmbeddingAnchor:
+    return ClassEmbeddingAnchor(embedding["frequencies"].to(device), embedding["embeddings"].to(device), side, weight)
+
+
+def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
+                device) -> tuple[torch.Tensor, dict | None]:
+    """Release the DP per-class means (one ledger event) and, with warm_start_rff_noise, the per-class mean
+    embeddings (a second one), then pretrain G towards them (post-processing). Returns the released means and
+    {"frequencies", "embeddings"} (or None): G's anchors, if any, keep matching them."""
     if world.size > 1:
         raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
                           "torchrun, or set warm_start_noise = 0")
@@ -387,15 +405,36 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private, 
     if side is not None and (spec.schema is not None or side > min(data.image_shape[1:])):
         raise ConfigError(f"warm_start_side = {side} pools images to side x side: it needs images at least that large "
                           f"(records here have shape {tuple(data.image_shape)}); set warm_start_side = 0")
-    means = noisy_class_means(data, data.num_classes, cfg.warm_start_clip, cfg.warm_start_noise, gens.noise,
-                              value_range=(0.0, 1.0) if spec.schema is None else None, side=side)
+    sums, counts = noisy_class_release(data, data.num_classes, cfg.warm_start_clip, cfg.warm_start_noise, gens.noise,
+                                       side)
+    means = means_from_release(sums, counts, cfg.warm_start_clip, pooled_shape(data.image_shape, side),
+                               value_range=(0.0, 1.0) if spec.schema is None else None)
     if private:
         ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise, release="warm-start")
+    embedding = extra = None
+    if cfg.warm_start_rff_noise:
+        if spec.schema is not None:
+            raise ConfigError("warm_start_rff_noise (mean embeddings of random Fourier features) is for images; set "
+                              "warm_start_rff_noise = 0 for tables")
+        # The frequencies are public: drawn from the initialisation stream, never from the data.
+        pixels = math.prod(pooled_shape(data.image_shape, side))
+        frequencies = rff_frequencies(pixels, cfg.warm_start_rff_features,
+                                      cfg.warm_start_rff_bandwidth or default_bandwidth(pixels),
+                                      int(torch.randint(0, 2**62, (1,), generator=gens.init)))
+        sums = noisy_class_embedding_sums(data, data.num_classes, frequencies, cfg.warm_start_rff_noise, gens.noise,
+                                          side)
+        if private:
+            ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_rff_noise,
+                               release="warm-start-embedding")
+        # divided by the counts of the first release (post-processing: no new release of the counts)
+        embedding = {"frequencies": frequencies.to(torch.float32),
+                     "embeddings": embeddings_from_release(sums, counts)}
+        extra = _embedding_anchor(embedding, side, cfg.warm_start_rff_anchor or 1.0, device)
     pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_fakes_per_step,
-                       lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side)
+                       lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side, extra=extra)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
         G_ema.load_state_dict(G.state_dict())
-    return means.cpu()
+    return means.cpu(), embedding
 
 
 def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:

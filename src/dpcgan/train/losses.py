@@ -1,4 +1,4 @@
-"""GAN losses per row (what per-example clipping needs), G's optional mode-seeking term and its class-mean anchor.
+"""GAN losses per row (what per-example clipping needs), G's optional mode-seeking term and its warm-start anchors.
 
 D's losses are per row so that each real record's and each fake sample's gradient can be clipped (or normalised)
 alone: privacy/clipping.py takes one loss per row of the forward pass. Which loss is used changes only what the
@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..privacy.class_means import pool
+from ..privacy.mean_embedding import rff_features
 
 LOSSES = ("bce", "hinge")
 
@@ -74,3 +75,44 @@ class ClassMeanAnchor:
 
     def __call__(self, fakes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.weight * class_mean_matching_loss(pool(fakes, self.side), y, self.means)
+
+
+def class_embedding_matching_loss(phi: torch.Tensor, y: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+    """Mean over the classes present of ||mean of that class's features - its released mean embedding||^2: the
+    squared MMD (random-feature estimate) between the class's fakes and its records, as DP-MERF trains."""
+    num_classes = embeddings.shape[0]
+    sums = torch.zeros(num_classes, phi.shape[1], dtype=phi.dtype, device=phi.device).index_add(0, y, phi)
+    counts = torch.bincount(y, minlength=num_classes).to(phi.dtype)
+    present = counts > 0
+    return (sums[present] / counts[present, None] - embeddings[present]).pow(2).sum(dim=1).mean()
+
+
+@dataclass(frozen=True)
+class ClassEmbeddingAnchor:
+    """G's extra loss term: weight x the per-class squared MMD between its (pooled) fakes and the released DP mean
+    embeddings (privacy/mean_embedding.py). Reads the release, the public frequencies, public labels and G's fakes
+    only: post-processing."""
+
+    frequencies: torch.Tensor  # (F, d) public random frequencies, d = values of a (pooled) record
+    embeddings: torch.Tensor   # (K, 2F) released mean embeddings
+    side: int | None
+    weight: float
+
+    def __call__(self, fakes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        phi = rff_features(pool(fakes, self.side).flatten(1), self.frequencies)
+        return self.weight * class_embedding_matching_loss(phi, y, self.embeddings)
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """The sum of G's anchor terms (class means, mean embeddings); None where there are none."""
+
+    terms: tuple
+
+    @staticmethod
+    def of(*terms):
+        kept = tuple(t for t in terms if t is not None)
+        return Anchors(kept) if kept else None
+
+    def __call__(self, fakes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return sum(term(fakes, y) for term in self.terms)

@@ -20,6 +20,7 @@ Statistics are returned as tensors (sums and counts) so that no step waits for t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +29,7 @@ from torch import nn
 from ..distributed import World
 from ..privacy.clipping import LayerTape, clipped_grad_sum
 from ..privacy.noise import add_gaussian_noise_
-from .losses import ClassMeanAnchor, d_row_losses, g_loss_sum, mode_seeking_term
+from .losses import d_row_losses, g_loss_sum, mode_seeking_term
 
 SINGLE = World()
 
@@ -183,12 +184,12 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
 
 def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z: torch.Tensor, y: torch.Tensor, *,
                      batch_size: int, world: World = SINGLE, loss: str = "bce",
-                     mode_seeking: float = 0.0, anchor: ClassMeanAnchor | None = None) -> torch.Tensor:
+                     mode_seeking: float = 0.0, anchor: Callable | None = None) -> torch.Tensor:
     """Non-saturating G update through the current D on this rank's share (z, y) of the `batch_size` fakes: the
     mean loss over all ranks' fakes, so that the all-reduced gradient is the single-process one. Post-processing
     of D, no private data. Returns this rank's part of the mean loss (a tensor; summed over ranks: the loss).
     mode_seeking > 0 adds that multiple of the mode-seeking term (rows i and i + N/2 of this rank's share must share
-    labels; see generator_step). An anchor adds its weight x the class-mean match of the fakes to released means."""
+    labels; see generator_step). An anchor (losses.Anchors: class-mean and mean-embedding matches to the warm start's releases) adds its loss."""
     D.requires_grad_(False)  # D's gradients are not needed (and must not leak into its next update)
     try:
         images = G(z, y)
@@ -213,7 +214,7 @@ def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z
 
 def generator_step(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, *, batch_size: int,
                    prior: torch.Tensor, latent_gen: torch.Generator, world: World = SINGLE, loss: str = "bce",
-                   mode_seeking: float = 0.0, anchor: ClassMeanAnchor | None = None) -> torch.Tensor:
+                   mode_seeking: float = 0.0, anchor: Callable | None = None) -> torch.Tensor:
     """One G step on `batch_size` fresh public fakes in all (this rank draws its share). With mode_seeking the
     second half of the share repeats the first half's labels with new latents (pairs for the term)."""
     count = world.share(batch_size)
