@@ -145,6 +145,7 @@ def test_the_docs_table_is_what_auto_chooses():
             kind = "quiet" if cfg.d_hidden == 16 else "noisy"
             if cfg.warm_start_noise:
                 kind += f" + {cfg.warm_start_side}×{cfg.warm_start_side} anchor" if cfg.warm_start_anchor else " + warm start"
+                kind += " + RFF" if cfg.warm_start_rff_noise else ""
             assert cell == f"B {cfg.batch_size}, T {cfg.steps}, {kind}", (n, eps)
 
 
@@ -158,19 +159,28 @@ def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
     assert (few.warm_start_noise, few.warm_start_side, few.warm_start_anchor, few.warm_start_clip) == (15.0, 7, 100.0,
                                                                                                         2.0)
     assert any("7 x 7 means" in r for r in reasons) and not any("warm start off" in r for r in reasons)
+    # ... with the second release (mean embeddings) and G's match to it
+    assert (few.warm_start_rff_noise, few.warm_start_rff_features, few.warm_start_rff_anchor) == (10.0, 1000, 10.0)
+    assert any("mean embeddings" in r for r in reasons)
     rgb, _ = auto_config(5_000, (3, 64, 64), 3, 10.0)
     assert rgb.warm_start_side == 8 and rgb.warm_start_clip == pytest.approx(8 * math.sqrt(3 * 64 / 784), abs=1e-3)
     assert [auto_recipe.pooled_side(h) for h in (12, 14, 28, 29, 32, 64)] == [0, 7, 7, 7, 8, 8]
     noisy_means, reasons = auto_config(2_000, (1, 28, 28), 10, 1.0)   # 200 per class: 0.21 per released pixel
     assert noisy_means.warm_start_noise == 0 and any("released pooled pixel" in r for r in reasons)
+    assert noisy_means.warm_start_rff_noise == 0
     assert auto_config(4_000, (1, 28, 28), 10, 1.0)[0].warm_start_anchor == 100.0   # 400 per class: 0.11
     tiny_images, reasons = auto_config(5_000, (1, 12, 12), 10, 1.0)
     assert tiny_images.warm_start_noise == 0 and any("not pooled" in r for r in reasons)
     for eps in (1.0, 10.0):
         big, _ = auto_config(60_000, (1, 28, 28), 10, eps, 1e-5)
-        assert big.warm_start_anchor == 0 and big.warm_start_side == 0
+        assert big.warm_start_anchor == 0 and big.warm_start_side == 0 and big.warm_start_rff_noise == 0
     # the release is in the plan: sigma is calibrated around it and the planned epsilon is still the target
     plan = resolve_plan(few, 5_000, 10)
     assert plan.planned_epsilon <= 1.0 + 1e-9
-    assert plan.noise_multiplier > resolve_plan(few.replace(warm_start_noise=0.0, warm_start_anchor=0.0),
-                                                5_000, 10).noise_multiplier
+    means_only = resolve_plan(few.replace(warm_start_rff_noise=0.0), 5_000, 10)
+    assert plan.noise_multiplier > means_only.noise_multiplier > resolve_plan(
+        few.replace(warm_start_noise=0.0, warm_start_anchor=0.0, warm_start_rff_noise=0.0), 5_000, 10).noise_multiplier
+    # --set warm_start_noise=0 over auto must turn the second release off too, not fail on it
+    off = few.replace(warm_start_noise=0.0)
+    assert resolve_plan(off, 5_000, 10).noise_multiplier == pytest.approx(
+        resolve_plan(off.replace(warm_start_rff_noise=0.0), 5_000, 10).noise_multiplier)

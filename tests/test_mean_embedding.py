@@ -87,7 +87,6 @@ def test_the_embedding_release_is_in_the_plan_and_its_pld_is_the_gaussian_mechan
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(warm_start_noise=0.0, warm_start_rff_noise=5.0), "warm_start_noise > 0"),
     (dict(warm_start_rff_noise=-1.0), "warm_start_rff_noise"),
     (dict(warm_start_rff_noise=math.inf), "warm_start_rff_noise"),
     (dict(warm_start_rff_noise=5.0, warm_start_rff_features=0), "warm_start_rff_features"),
@@ -96,6 +95,13 @@ def test_the_embedding_release_is_in_the_plan_and_its_pld_is_the_gaussian_mechan
 def test_bad_embedding_settings_are_refused(bad, match):
     with pytest.raises(ConfigError, match=match):
         resolve_plan(tiny(warm_start_noise=15.0).replace(**bad), 2000, 10)
+
+
+def test_without_the_warm_start_the_embedding_release_is_off_too():
+    """It divides by the warm start's counts: --set warm_start_noise=0 over auto turns both off, not an error."""
+    cfg = tiny(noise_multiplier=None, target_epsilon=3.0, steps=100)
+    off = resolve_plan(cfg.replace(warm_start_rff_noise=8.0, warm_start_rff_anchor=5.0), 2000, 10)
+    assert off.noise_multiplier == resolve_plan(cfg, 2000, 10).noise_multiplier
 
 
 def test_the_embedding_match_is_the_squared_mmd_of_the_class_features():

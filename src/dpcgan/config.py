@@ -99,7 +99,8 @@ class TrainConfig:
                                         # inert without a warm start
     # ... and a second release (DP-MERF, FETA-Pro): per-class mean embeddings of warm_start_rff_features random
     # Fourier features of the (pooled) images, noise multiplier warm_start_rff_noise (privacy/mean_embedding.py)
-    warm_start_rff_noise: float = 0.0   # s of that release; 0: not released (needs the warm start's counts)
+    warm_start_rff_noise: float = 0.0   # s of that release; 0: not released (inert without the warm start,
+                                        # whose noisy counts it divides by: warm_start_noise = 0 turns both off)
     warm_start_rff_features: int = 1000  # F frequencies (2F released numbers per class)
     warm_start_rff_bandwidth: float = 0.0  # kernel length scale; 0: sqrt(0.05 x released pixels), a public rule
     warm_start_rff_anchor: float = 0.0  # weight of the squared-MMD match to those embeddings in every G step (and
@@ -383,9 +384,6 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.warm_start_rff_noise:
         if not (cfg.warm_start_rff_noise > 0 and math.isfinite(cfg.warm_start_rff_noise)):
             raise ConfigError(f"warm_start_rff_noise must be > 0 (got {cfg.warm_start_rff_noise}); 0 turns it off")
-        if not cfg.warm_start_noise:
-            raise ConfigError("warm_start_rff_noise releases mean embeddings divided by the warm start's noisy class "
-                              "counts: set warm_start_noise > 0 too, or warm_start_rff_noise = 0")
         if cfg.warm_start_rff_features < 1:
             raise ConfigError(f"warm_start_rff_features must be >= 1 (got {cfg.warm_start_rff_features})")
         if not (cfg.warm_start_rff_bandwidth >= 0 and math.isfinite(cfg.warm_start_rff_bandwidth)):
