@@ -400,3 +400,17 @@ def test_table_presets_learn_label_shares_and_sample_with_them(tmp_path, capsys)
     trained = torch.load(out / "generator.pt", weights_only=True)["label_prior"][1]   # categories: neg, pos
     assert abs(share - trained) <= 4 * math.sqrt(trained * (1 - trained) / 4000) + 1e-3
     assert share < 0.3
+
+
+def test_the_image_only_embedding_release_is_refused_for_a_table_before_any_release(files, capsys, monkeypatch):
+    from dpcgan.train import loop as loop_module
+
+    released = []
+    monkeypatch.setattr(loop_module, "noisy_class_release", lambda *a, **k: released.append(1))
+    tmp, schema_file, csv = files
+    rc, cap = run_cli(["--threads", "1", "train", "--preset", "table-eps1", "--dataset", str(csv), "--label-column",
+                       "Status", "--schema", str(schema_file), "--batch-size", "64", "--steps", "3", "--epsilon", "3",
+                       "--seed", "0", "--out", str(tmp / "run"), "--no-progress", "--set", "warm_start_noise=20",
+                       "--set", "warm_start_rff_noise=10"], capsys)
+    assert rc != 0 and "warm_start_rff_noise" in cap.err and released == []
+    assert not (tmp / "run").exists() and not (tmp / "run.partial").exists()

@@ -401,6 +401,9 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
     if world.size > 1:
         raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
                           "torchrun, or set warm_start_noise = 0")
+    if cfg.warm_start_rff_noise and spec.schema is not None:   # refused before anything is released
+        raise ConfigError("warm_start_rff_noise (mean embeddings of random Fourier features) is for images; set "
+                          "warm_start_rff_noise = 0 for tables")
     side = cfg.warm_start_side or None
     if side is not None and (spec.schema is not None or side > min(data.image_shape[1:])):
         raise ConfigError(f"warm_start_side = {side} pools images to side x side: it needs images at least that large "
@@ -413,9 +416,6 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
         ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise, release="warm-start")
     embedding = extra = None
     if cfg.warm_start_rff_noise:
-        if spec.schema is not None:
-            raise ConfigError("warm_start_rff_noise (mean embeddings of random Fourier features) is for images; set "
-                              "warm_start_rff_noise = 0 for tables")
         # The frequencies are public: drawn from the initialisation stream, never from the data.
         pixels = math.prod(pooled_shape(data.image_shape, side))
         frequencies = rff_frequencies(pixels, cfg.warm_start_rff_features,
