@@ -186,6 +186,12 @@ def test_model_card_states_epsilon_delta_and_release_status(run_copy):
     for secret in secrets:  # the full report has them; the card never does
         assert secret not in card, secret
     assert "PRIVATE" not in card.replace("private/", "")
+    assert "PLD (tighter, not the headline)" in card   # this run's headline is an RDP conversion
+    # with a PLD headline (auto's), PLD is the headline: never called "not the headline"
+    privacy["report_this"]["conversion"] = "pld"
+    (run_copy / "privacy.json").write_text(json.dumps(privacy))
+    html, card = report(run_copy)
+    assert "not the headline" not in card and "not the headline" not in html and "PLD accounting" in card
 
 
 def test_report_with_label_names_progress_evaluation_and_audit(decorated_run):

@@ -73,7 +73,7 @@ def privacy_section(run: RunFiles, st: Statement) -> str:
     out.append(f"<p><b>Adjacency:</b> {escape(st.adjacency)}.</p>")
     if st.private:
         extra = [f"{escape(c)}: ε = {_fmt(e)}" for c, e in (p.get("epsilon_by_conversion") or {}).items()]
-        if st.epsilon_pld is not None:
+        if st.epsilon_pld is not None and st.conversion != "pld":   # with a PLD headline it is the headline
             extra.append(f"PLD accounting (tighter, not the headline): ε = {st.epsilon_pld:.4f}")
         if st.epsilon_cap is not None:
             extra.append(f"the run's cap: ε ≤ {st.epsilon_cap:g}")

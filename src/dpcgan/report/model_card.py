@@ -47,7 +47,7 @@ def render_model_card(run: RunFiles, st: Statement) -> str:
         out += [f"- Mechanism: {mechanism_summary(p, st.other_releases)}.",
                 "- ε under each conversion: " + ", ".join(f"{c} {e:.4f}" for c, e in
                                                          (p.get("epsilon_by_conversion") or {}).items() if e is not None)
-                + (f"; PLD (tighter, not the headline) {st.epsilon_pld:.4f}" if st.epsilon_pld is not None else "")
+                + (f"; PLD (tighter, not the headline) {st.epsilon_pld:.4f}" if st.epsilon_pld is not None and st.conversion != "pld" else "")
                 + (f"; cap {st.epsilon_cap:g}" if st.epsilon_cap is not None else "") + "."]
     out += ["", "Assumed public:", ""] + _bullets([f"{k}: {_text(v)}" for k, v in st.assumed_public])
     out += ["", "Not covered by the guarantee:", ""] + _bullets(st.not_covered)
