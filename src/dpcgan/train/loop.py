@@ -421,14 +421,14 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
         frequencies = rff_frequencies(pixels, cfg.warm_start_rff_features,
                                       cfg.warm_start_rff_bandwidth or default_bandwidth(pixels),
                                       int(torch.randint(0, 2**62, (1,), generator=gens.init)))
-        sums = noisy_class_embedding_sums(data, data.num_classes, frequencies, cfg.warm_start_rff_noise, gens.noise,
-                                          side)
+        embedding_sums = noisy_class_embedding_sums(data, data.num_classes, frequencies, cfg.warm_start_rff_noise,
+                                                    gens.noise, side)
         if private:
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_rff_noise,
                                release="warm-start-embedding")
         # divided by the counts of the first release (post-processing: no new release of the counts)
         embedding = {"frequencies": frequencies.to(torch.float32),
-                     "embeddings": embeddings_from_release(sums, counts)}
+                     "embeddings": embeddings_from_release(embedding_sums, counts)}
         extra = _embedding_anchor(embedding, side, cfg.warm_start_rff_anchor or 1.0, device)
     pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_fakes_per_step,
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side, extra=extra)

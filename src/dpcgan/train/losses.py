@@ -53,14 +53,17 @@ def mode_seeking_term(images: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) 
     return 1.0 / (dx / dz + eps)
 
 
+def _batch_class_means(rows: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean row of each class present in the batch, and the (K,) mask of those classes."""
+    sums = torch.zeros(num_classes, rows.shape[1], dtype=rows.dtype, device=rows.device).index_add(0, y, rows)
+    counts = torch.bincount(y, minlength=num_classes).to(rows.dtype)
+    present = counts > 0
+    return sums[present] / counts[present, None], present
+
+
 def class_mean_matching_loss(fakes: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     """Mean over the classes present in the batch of ||mean of that class's fakes - its released mean||^2 / d."""
-    num_classes = means.shape[0]
-    flat = fakes.flatten(1)
-    sums = torch.zeros(num_classes, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add(0, y, flat)
-    counts = torch.bincount(y, minlength=num_classes).to(flat.dtype)
-    present = counts > 0
-    batch_means = sums[present] / counts[present, None]
+    batch_means, present = _batch_class_means(fakes.flatten(1), y, means.shape[0])
     return (batch_means - means.flatten(1)[present]).pow(2).mean(dim=1).mean()
 
 
@@ -80,11 +83,8 @@ class ClassMeanAnchor:
 def class_embedding_matching_loss(phi: torch.Tensor, y: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
     """Mean over the classes present of ||mean of that class's features - its released mean embedding||^2: the
     squared MMD (random-feature estimate) between the class's fakes and its records, as DP-MERF trains."""
-    num_classes = embeddings.shape[0]
-    sums = torch.zeros(num_classes, phi.shape[1], dtype=phi.dtype, device=phi.device).index_add(0, y, phi)
-    counts = torch.bincount(y, minlength=num_classes).to(phi.dtype)
-    present = counts > 0
-    return (sums[present] / counts[present, None] - embeddings[present]).pow(2).sum(dim=1).mean()
+    batch_means, present = _batch_class_means(phi, y, embeddings.shape[0])
+    return (batch_means - embeddings[present]).pow(2).sum(dim=1).mean()
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,8 @@ def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z
     mean loss over all ranks' fakes, so that the all-reduced gradient is the single-process one. Post-processing
     of D, no private data. Returns this rank's part of the mean loss (a tensor; summed over ranks: the loss).
     mode_seeking > 0 adds that multiple of the mode-seeking term (rows i and i + N/2 of this rank's share must share
-    labels; see generator_step). An anchor (losses.Anchors: class-mean and mean-embedding matches to the warm start's releases) adds its loss."""
+    labels; see generator_step). An anchor (losses.Anchors: the class-mean and mean-embedding matches to the warm
+    start's releases) adds its loss."""
     D.requires_grad_(False)  # D's gradients are not needed (and must not leak into its next update)
     try:
         images = G(z, y)
