@@ -184,35 +184,3 @@ def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
     off = few.replace(warm_start_noise=0.0)
     assert resolve_plan(off, 5_000, 10).noise_multiplier == pytest.approx(
         resolve_plan(off.replace(warm_start_rff_noise=0.0), 5_000, 10).noise_multiplier)
-
-
-def test_release_noise_is_the_least_that_costs_d_at_most_two_percent():
-    """Rule 3's release noise follows epsilon: at epsilon 10 the two warm-start releases get far less noise
-    (s = 5 / 3) because that adds under 2 % to D's sigma; at epsilon 3 and 1 the next pair would cost more, so they
-    keep s = 15 / 10. Checked against the run's own plan (PLD), not only the rule's RDP estimate."""
-    from dpcgan import auto_recipe
-
-    chosen = {}
-    for eps in (1.0, 3.0, 10.0):
-        cfg, reasons = auto_config(5_000, (1, 28, 28), 10, eps)
-        chosen[eps] = (cfg.warm_start_noise, cfg.warm_start_rff_noise)
-        assert any(r.startswith(f"release noise s = {cfg.warm_start_noise:g} / {cfg.warm_start_rff_noise:g}")
-                   for r in reasons)
-    assert chosen == {1.0: (15.0, 10.0), 3.0: (15.0, 10.0), 10.0: (5.0, 3.0)}
-    cfg, _ = auto_config(5_000, (1, 28, 28), 10, 10.0)
-    with_releases = resolve_plan(cfg, 5_000, 10).noise_multiplier
-    without = resolve_plan(cfg.replace(warm_start_noise=0.0, warm_start_anchor=0.0, warm_start_rff_noise=0.0),
-                           5_000, 10).noise_multiplier
-    assert 1.0 < with_releases / without <= 1 + auto_recipe.MAX_RELEASE_SIGMA_COST
-    # at epsilon 3 the next pair would cost more than the cap (so the rule did not stop too early)
-    q, steps = 512 / 5_000, 1000
-    pooled, rff, cost = auto_recipe.release_noise(q, steps, 3.0, 1e-5)
-    assert (pooled, rff) == auto_recipe.RELEASE_NOISE_LADDER[0] and cost <= auto_recipe.MAX_RELEASE_SIGMA_COST
-    nxt = auto_recipe.RELEASE_NOISE_LADDER[1]
-    cfg3, _ = auto_config(5_000, (1, 28, 28), 10, 3.0)
-    sigma_next = resolve_plan(cfg3.replace(warm_start_noise=nxt[0], warm_start_rff_noise=nxt[1]), 5_000, 10)
-    sigma_none = resolve_plan(cfg3.replace(warm_start_noise=0.0, warm_start_anchor=0.0, warm_start_rff_noise=0.0),
-                              5_000, 10)
-    assert sigma_next.noise_multiplier / sigma_none.noise_multiplier > 1 + auto_recipe.MAX_RELEASE_SIGMA_COST
-    # where even the noisiest pair would spend the whole budget, the rule still answers (the plan then refuses)
-    assert auto_recipe.release_noise(0.5, 1000, 0.01, 1e-5)[:2] == auto_recipe.RELEASE_NOISE_LADDER[0]

@@ -20,7 +20,6 @@ epsilon) once sigma is large), and the samples become blobs. The rule below re-p
    At such noise the label conditioning is what D fails to teach first (whole classes drawn as another); the
    pooled means carry each class's coarse shape for little epsilon. With them, per-class mean embeddings of
    random Fourier features of the same pooled images (a second release), which G matches too (squared MMD).
-   The two releases get the least noise that adds at most 2 % to D's sigma (large epsilon: much cleaner releases).
 4. delta = min(1e-5, 0.1 / n) unless given; the headline accounting is PLD (the same promise with less noise).
 
 Nothing here reads a record: n is public by assumption (as in every DP-SGD analysis with Poisson sampling), and the
@@ -32,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError, PrivacyBudgetError
+from .errors import ConfigError
 from .privacy import accountant
 
 NAME = "auto"
@@ -73,13 +72,6 @@ MAX_RELEASED_PIXEL_NOISE = 0.12
 RFF_NOISE = 10.0                  # s: +8 % on sigma at epsilon 1, +1 % at epsilon 3, +0.1 % at epsilon 10
 RFF_FEATURES = 1000
 RFF_ANCHOR_WEIGHT = 10.0
-# Where epsilon is large the two releases can be far less noisy for almost nothing: (pooled means' s, embeddings' s),
-# noisiest first; the rule takes the least noisy pair that adds at most MAX_RELEASE_SIGMA_COST to D's sigma (RDP
-# estimate, against no release), else the first. At n = 5,000 (q 0.1, 1,000 steps) that is (5, 3) at epsilon 10
-# (+1.8 %) and (15, 10) at epsilon 3 (+1.6 %; (8, 5) would cost 6.6 %) and 1. MNIST / Fashion-MNIST 5,000 at
-# epsilon 10, seed 0: 89.05 -> 89.30 %, 74.41 -> 75.81 % (results/owndata.md).
-RELEASE_NOISE_LADDER = ((POOLED_NOISE, RFF_NOISE), (8.0, 5.0), (5.0, 3.0))
-MAX_RELEASE_SIGMA_COST = 0.02
 
 
 @dataclass(frozen=True)
@@ -94,28 +86,6 @@ class AutoChoice:
 def _sigma(n: int, batch: int, steps: int, epsilon: float, delta: float) -> float:
     # 1% is plenty to rank candidates (the run calibrates its own sigma to 1e-4)
     return accountant.calibrate_noise_multiplier(batch / n, steps, delta, epsilon, conversion="opacus", rel_tol=1e-2)
-
-
-def release_noise(sample_rate: float, steps: int, epsilon: float, delta: float) -> tuple[float, float, float]:
-    """(pooled means' s, embeddings' s, their cost on sigma as a fraction): the least noisy pair of
-    RELEASE_NOISE_LADDER whose two releases raise the sigma of `steps` D steps at `sample_rate` by at most
-    MAX_RELEASE_SIGMA_COST, else the noisiest pair. Public facts only (q, T, epsilon, delta)."""
-    def sigma(base_rdp=None) -> float:
-        return accountant.calibrate_noise_multiplier(sample_rate, steps, delta, epsilon, conversion="opacus",
-                                                     rel_tol=1e-3, base_rdp=base_rdp)
-
-    try:
-        alone = sigma()
-    except PrivacyBudgetError:   # no sigma reaches epsilon at all: the plan will say so
-        return (*RELEASE_NOISE_LADDER[0], math.inf)
-    for pooled, rff in reversed(RELEASE_NOISE_LADDER):
-        try:
-            cost = sigma(accountant.gaussian_rdp(pooled) + accountant.gaussian_rdp(rff)) / alone - 1
-        except PrivacyBudgetError:   # the releases alone would spend epsilon
-            cost = math.inf
-        if cost <= MAX_RELEASE_SIGMA_COST or (pooled, rff) == RELEASE_NOISE_LADDER[0]:
-            return pooled, rff, cost
-    raise AssertionError("unreachable")
 
 
 def pooled_side(height: int) -> int:
@@ -197,24 +167,17 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
         reasons.append("noisy gradients (sigma/B above target): D 64 wide, D lr 1e-3, 4 G steps per D step (the "
                        "mnist-eps1 recipe)")
     side = pooled_side(image_shape[-1])
-    # judged at the ladder's noisiest pair, as fitted: the ladder sets how noisy the releases are, not where they are on
     pixel_noise = POOLED_NOISE * math.sqrt(2) * warm_start_clip(image_shape[0] * side * side) / (n / num_classes)
     if n / num_classes < WARM_START_MIN_PER_CLASS and side and pixel_noise <= MAX_RELEASED_PIXEL_NOISE:
-        pooled_noise, rff_noise, cost = release_noise(batch / n, steps, epsilon, delta)
-        changes |= {"warm_start_noise": pooled_noise, "warm_start_side": side, "warm_start_anchor": ANCHOR_WEIGHT,
-                    "warm_start_rff_noise": rff_noise, "warm_start_rff_features": RFF_FEATURES,
+        changes |= {"warm_start_noise": POOLED_NOISE, "warm_start_side": side, "warm_start_anchor": ANCHOR_WEIGHT,
+                    "warm_start_rff_noise": RFF_NOISE, "warm_start_rff_features": RFF_FEATURES,
                     "warm_start_rff_anchor": RFF_ANCHOR_WEIGHT}
-        reasons.append(f"DP warm start on {side} x {side} means (s = {pooled_noise:g}) and G anchored to them "
+        reasons.append(f"DP warm start on {side} x {side} means (s = {POOLED_NOISE:g}) and G anchored to them "
                        f"(weight {ANCHOR_WEIGHT:g}): {n / num_classes:.0f} records per class < "
                        f"{WARM_START_MIN_PER_CLASS}, too few for full-resolution means; coarse shapes keep each label")
         reasons.append(f"... and their per-class mean embeddings ({RFF_FEATURES} random Fourier features, s = "
-                       f"{rff_noise:g}), G matching them (squared MMD, weight {RFF_ANCHOR_WEIGHT:g}): the shape of "
+                       f"{RFF_NOISE:g}), G matching them (squared MMD, weight {RFF_ANCHOR_WEIGHT:g}): the shape of "
                        "each class's distribution, not only its mean (DP-MERF)")
-        reasons.append(f"release noise s = {pooled_noise:g} / {rff_noise:g}: " + (
-            f"the least noisy of {', '.join(f'{a:g} / {b:g}' for a, b in RELEASE_NOISE_LADDER)} that adds at most "
-            f"{MAX_RELEASE_SIGMA_COST:.0%} to D's sigma (+{cost:.1%})"
-            if cost <= MAX_RELEASE_SIGMA_COST else
-            f"less noise would add more than {MAX_RELEASE_SIGMA_COST:.0%} to D's sigma (this pair: +{cost:.1%})"))
         pixels = image_shape[0] * side * side
     elif not changes["warm_start_noise"]:
         reasons.append("DP warm start off" + (
