@@ -184,3 +184,25 @@ def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
     off = few.replace(warm_start_noise=0.0)
     assert resolve_plan(off, 5_000, 10).noise_multiplier == pytest.approx(
         resolve_plan(off.replace(warm_start_rff_noise=0.0), 5_000, 10).noise_multiplier)
+
+
+def test_noisy_runs_fit_the_time_budget():
+    """Issue 22, item 5: auto at n = 10,000 trains in <= 20 min on 2 cores. The noisy recipe (D 64 wide, 4 G steps
+    per D step) is planned within a time budget that grows like sqrt(n); where sigma is large, sigma / B hardly
+    depends on B, so the halved batch costs little noise."""
+    from dpcgan import auto_recipe
+
+    for eps in (3.0, 10.0):
+        cfg, reasons = auto_config(10_000, (1, 28, 28), 10, eps)
+        assert cfg.d_hidden == 64 and (cfg.batch_size, cfg.steps) == (512, 1000)
+        assert auto_recipe.noisy_minutes(cfg.batch_size, cfg.steps, 784) <= 20.0
+        assert any("time budget: about 17 of 20 min" in r for r in reasons)
+        # the larger batch the compute budget alone allowed is within 20 % of its sigma / B, for twice the time
+        chosen = auto_recipe.choose(10_000, eps, (1, 28, 28), 10).noise_per_coordinate
+        assert auto_recipe._sigma(10_000, 1024, 1000, eps, 1e-5) / 1024 > 0.8 * chosen
+        assert auto_recipe.noisy_minutes(1024, 1000, 784) > 20.0
+    assert auto_recipe.noisy_time_budget(5_000) == auto_recipe.noisy_time_budget(10_000) == 20.0
+    assert auto_recipe.noisy_time_budget(40_000) == pytest.approx(40.0)
+    # an image size whose shortest run cannot fit says so instead of claiming the budget
+    _, reasons = auto_config(5_000, (3, 64, 64), 10, 10.0)
+    assert any("over the 20-min budget" in r for r in reasons)

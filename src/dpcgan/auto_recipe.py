@@ -11,7 +11,8 @@ epsilon) once sigma is large), and the samples become blobs. The rule below re-p
    epsilon), it takes the longest of NOISY_STEP_CHOICES whose sigma / B stays under NOISY_CEILING, else the
    shortest: past that ceiling fewer steps each get less noise, for a fraction of the time. B is then the batch
    with the least sigma / B at that T (the largest one q <= 0.2 and the budget allow): per-example work grows
-   with B, but at these sizes the G steps (a fixed 256 fakes each) cost about as much.
+   with B, but at these sizes the G steps (a fixed 256 fakes each) cost about as much. Noisy runs also fit a
+   time budget (20 min on 2 cores up to n = 10,000, growing like sqrt(n)): their sigma / B hardly depends on B.
 2. The recipe around D. Quiet gradients (sigma / B at the target) get the mnist-eps10 recipe (D 16 wide, 2 G steps
    per D step, the DP warm start); noisy ones the mnist-eps1 recipe (D 64 wide, D lr 1e-3, 4 G steps per D step,
    no warm start), which held up best where D's signal is weak (results/quality.md, results/owndata.md).
@@ -51,6 +52,16 @@ MAX_SAMPLE_RATE = 0.2            # q = B / n at most: larger batches are not "su
 # mnist-eps10 (B 512, T 5,000 at 28 x 28) is the largest run kept: about 13 minutes on 2 cores.
 WORK_BUDGET = 2_560_000
 MNIST_PIXELS = 28 * 28
+# The noisy recipe's D is 4 times wider (64 channels) and takes 4 G steps per D step: a D step costs about
+# NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * B seconds on 2 cores at 28 x 28 (MNIST n = 10,000 with the anchors,
+# AMD EPYC, 2 threads alone: 1.02 s at B 512, 1.8 s at B 1,024), scaled by pixels / 784. Its runs are kept within
+# NOISY_MINUTES at n <= 10,000, growing like sqrt(n) above (28 min at 20,000, 49 at 60,000: mnist-eps1's B 1,024 x
+# 1,000 steps fits there): a few thousand records should train in minutes, not hours. Where sigma is large (every
+# noisy run), sigma / B hardly depends on B (sigma grows with it), so the time is cheaply bought: MNIST 10,000 at
+# epsilon 10, 1,000 steps: B 512 has sigma / B = 2.2e-3 for about 17 min, B 1,024 1.85e-3 for about 30 min.
+NOISY_STEP_SECONDS = 0.25
+NOISY_EXAMPLE_SECONDS = 1.5e-3
+NOISY_MINUTES = 20.0
 WARM_START_MIN_PER_CLASS = 2_000  # the DP warm start's per-class means need this many records per class to be
                                   # better than noise at s = 20 (noise per pixel of a mean: 20 * C_w / (n / K))
 # Below that, the means are released at about 7 x 7 (k x k blocks averaged: k times less noise per released pixel)
@@ -101,6 +112,16 @@ def warm_start_clip(released_pixels: int) -> float:
     return round(8.0 * math.sqrt(released_pixels / MNIST_PIXELS), 3)
 
 
+def noisy_minutes(batch: int, steps: int, pixels: int) -> float:
+    """Estimated minutes of the noisy recipe's D steps (with their G steps) on 2 cores."""
+    return steps * (NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * batch) * (pixels / MNIST_PIXELS) / 60
+
+
+def noisy_time_budget(n: int) -> float:
+    """Minutes a noisy run may take: NOISY_MINUTES up to 10,000 records, then growing like sqrt(n)."""
+    return NOISY_MINUTES * math.sqrt(max(1.0, n / 10_000))
+
+
 def default_delta(n: int) -> float:
     return min(1e-5, 0.1 / n)
 
@@ -131,6 +152,10 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
         return min((v for (b, t), v in noise.items() if t == steps), default=math.inf)
 
     quiet = [t for t in STEP_CHOICES if least(t) <= NOISE_PER_COORDINATE]
+    minutes = noisy_time_budget(n)
+    if not quiet:   # the noisy recipe costs more per example: its runs also fit its time budget
+        noise = {(b, t): v for (b, t), v in noise.items() if noisy_minutes(b, t, pixels) <= minutes
+                 or (b, t) == (min(batches), MIN_STEPS)}
     tracking = [t for t in NOISY_STEP_CHOICES if least(t) <= NOISY_CEILING]
     steps = max(quiet) if quiet else max(tracking) if tracking else MIN_STEPS
     best = least(steps)
@@ -147,8 +172,12 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
     else:
         reasons.append(f"D steps {steps}: even the shortest run has sigma/B = {best:.2g} > {NOISY_CEILING:g} at "
                        f"n = {n}, epsilon = {epsilon:g}; more steps would only add noise D cannot see through")
+    estimate = noisy_minutes(batch, steps, pixels)
     reasons.append(f"batch B {batch} (q = {batch / n:.4g}): the least sigma/B at {steps} D steps (sigma/B = "
-                   f"{per_coord:.2g}; q <= {MAX_SAMPLE_RATE:g} and within the compute budget)")
+                   f"{per_coord:.2g}; q <= {MAX_SAMPLE_RATE:g} and within the compute budget" + (
+                       ")" if quiet else f" and the time budget: about {estimate:.0f} of {minutes:.0f} min of D steps "
+                       "on 2 cores)" if estimate <= minutes else f"; the smallest run, about {estimate:.0f} min of D "
+                       f"steps on 2 cores, over the {minutes:.0f}-min budget)"))
     changes: dict = {"batch_size": batch, "steps": steps, "target_epsilon": epsilon, "delta": delta}
     if not delta_given:
         reasons.append(f"delta {delta:g}: min(1e-5, 0.1 / n)")
