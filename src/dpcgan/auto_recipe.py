@@ -152,8 +152,8 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
         return min((v for (b, t), v in noise.items() if t == steps), default=math.inf)
 
     quiet = [t for t in STEP_CHOICES if least(t) <= NOISE_PER_COORDINATE]
-    minutes = noisy_time_budget(n)
-    if not quiet:   # the noisy recipe costs more per example: its runs also fit its time budget
+    if not quiet:   # the noisy recipe costs more per example: its runs also fit its time budget (least() reads this)
+        minutes = noisy_time_budget(n)
         noise = {(b, t): v for (b, t), v in noise.items() if noisy_minutes(b, t, pixels) <= minutes
                  or (b, t) == (min(batches), MIN_STEPS)}
     tracking = [t for t in NOISY_STEP_CHOICES if least(t) <= NOISY_CEILING]
@@ -172,12 +172,15 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
     else:
         reasons.append(f"D steps {steps}: even the shortest run has sigma/B = {best:.2g} > {NOISY_CEILING:g} at "
                        f"n = {n}, epsilon = {epsilon:g}; more steps would only add noise D cannot see through")
-    estimate = noisy_minutes(batch, steps, pixels)
+    time_note = ""
+    if not quiet:
+        estimate = noisy_minutes(batch, steps, pixels)
+        time_note = (f" and the time budget: about {estimate:.0f} of {minutes:.0f} min of D steps on 2 cores"
+                     if estimate <= minutes else
+                     f"; the smallest run, about {estimate:.0f} min of D steps on 2 cores, over the {minutes:.0f}-min "
+                     "budget")
     reasons.append(f"batch B {batch} (q = {batch / n:.4g}): the least sigma/B at {steps} D steps (sigma/B = "
-                   f"{per_coord:.2g}; q <= {MAX_SAMPLE_RATE:g} and within the compute budget" + (
-                       ")" if quiet else f" and the time budget: about {estimate:.0f} of {minutes:.0f} min of D steps "
-                       "on 2 cores)" if estimate <= minutes else f"; the smallest run, about {estimate:.0f} min of D "
-                       f"steps on 2 cores, over the {minutes:.0f}-min budget)"))
+                   f"{per_coord:.2g}; q <= {MAX_SAMPLE_RATE:g} and within the compute budget{time_note})")
     changes: dict = {"batch_size": batch, "steps": steps, "target_epsilon": epsilon, "delta": delta}
     if not delta_given:
         reasons.append(f"delta {delta:g}: min(1e-5, 0.1 / n)")
