@@ -42,13 +42,17 @@ HEADER = ("# Own-data grid: DP-CGAN on class-balanced subsets of the public benc
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + ROWS_END + "\n")
 
 
-DERIVED = ("fashion-mnist-rgb32", "fashion-mnist-64")   # built offline from the public Fashion-MNIST files
+DERIVED = ("fashion-mnist-rgb32", "fashion-mnist-rgb32-anyhue", "fashion-mnist-64")   # built offline from the public
+                                                                                  # Fashion-MNIST files
 
 
 def derived_dataset(name: str, split: str, data_dir: str):
     """Public sets for the RGB / larger-image rows, built from Fashion-MNIST with fixed seeds:
     fashion-mnist-rgb32: padded to 32 x 32 and coloured: grey level times an RGB colour of hue k / 10 + U(-0.05,
-      0.05) for class k (saturation 0.8), so colour carries label information as in many real image sets;
+      0.05) for class k (saturation 0.8), so colour carries label information as in many real image sets (so
+      much that a CNN reads the label from the hue: 99.6 % on the real 5,000-record subset);
+    fashion-mnist-rgb32-anyhue: the same with a hue drawn uniformly for each image, whatever its class: RGB whose
+      label only the shapes carry;
     fashion-mnist-64: bilinearly upsampled to 64 x 64, grey."""
     import colorsys
 
@@ -64,6 +68,8 @@ def derived_dataset(name: str, split: str, data_dir: str):
     else:
         rng = np.random.default_rng(2026 if split == "train" else 2027)
         hue = (base.y.numpy() / 10.0 + rng.uniform(-0.05, 0.05, len(base.y))) % 1.0
+        if name == "fashion-mnist-rgb32-anyhue":
+            hue = rng.uniform(0.0, 1.0, len(base.y))
         rgb = torch.tensor(np.array([colorsys.hsv_to_rgb(h, 0.8, 1.0) for h in hue]), dtype=torch.float32)
         x = F.pad(x, (2, 2, 2, 2)) * rgb[:, :, None, None]
     x = (x.clamp(0, 1) * 255).round().to(torch.uint8).contiguous()

@@ -146,6 +146,8 @@ def test_the_docs_table_is_what_auto_chooses():
             if cfg.warm_start_noise:
                 kind += f" + {cfg.warm_start_side}×{cfg.warm_start_side} anchor" if cfg.warm_start_anchor else " + warm start"
                 kind += " + RFF" if cfg.warm_start_rff_noise else ""
+                if cfg.warm_start_anchor and (cfg.warm_start_noise, cfg.warm_start_rff_noise) != (15.0, 10.0):
+                    kind += f" (s {cfg.warm_start_noise:g} / {cfg.warm_start_rff_noise:g})"
             assert cell == f"B {cfg.batch_size}, T {cfg.steps}, {kind}", (n, eps)
 
 
@@ -186,6 +188,38 @@ def test_few_records_per_class_get_the_pooled_warm_start_and_its_anchor():
         resolve_plan(off.replace(warm_start_rff_noise=0.0), 5_000, 10).noise_multiplier)
 
 
+def test_release_noise_is_lowered_to_the_fitted_levels_where_it_is_cheap():
+    """The two warm-start releases were fitted at 500 records per class on grey 28 x 28 (noise 0.085 per released
+    pixel, 0.02 per embedding entry). With fewer records per class, or RGB (the clip grows by sqrt(3)), auto lowers
+    s to bring both back to those levels where that adds at most 2 % to D's sigma, and leaves rule 3 off where it
+    would cost more; the fitted cells keep s = 15 / 10."""
+    from dpcgan import auto_recipe
+
+    for eps in (1.0, 3.0, 10.0):   # the fitted cells are unchanged
+        cfg, _ = auto_config(5_000, (1, 28, 28), 10, eps)
+        assert (cfg.warm_start_noise, cfg.warm_start_rff_noise) == (15.0, 10.0)
+    for eps in (3.0, 10.0):        # RGB 32 px at 500 per class: 0.17 per released pixel at s = 15
+        rgb, reasons = auto_config(5_000, (3, 32, 32), 10, eps)
+        clip = auto_recipe.warm_start_clip(3 * 8 * 8)
+        assert rgb.warm_start_side == 8 and rgb.warm_start_clip == clip and rgb.warm_start_anchor == 100.0
+        assert 10.0 < rgb.warm_start_noise < 15.0 and rgb.warm_start_rff_noise == 10.0
+        assert rgb.warm_start_noise * math.sqrt(2) * clip / 500 <= 0.12
+        assert 15.0 * math.sqrt(2) * clip / 500 > 0.12
+        assert any("s lowered from 15 / 10" in r for r in reasons)
+        # the promise is kept and the lowered releases cost at most ~2 % of sigma (PLD, the run's accountant)
+        plan = resolve_plan(rgb, 5_000, 10)
+        default = resolve_plan(rgb.replace(warm_start_noise=15.0), 5_000, 10)
+        assert plan.planned_epsilon <= eps + 1e-9
+        assert default.noise_multiplier <= plan.noise_multiplier <= 1.025 * default.noise_multiplier
+    two_k, _ = auto_config(2_000, (1, 28, 28), 10, 10.0)   # 200 per class: both lowered
+    assert (two_k.warm_start_noise, two_k.warm_start_rff_noise) == (8.48, 4.0) and two_k.warm_start_anchor == 100.0
+    for eps in (1.0, 3.0):   # ... but at epsilon 1 and 3 that would cost far more than 2 %: off, and said so
+        off, reasons = auto_config(2_000, (1, 28, 28), 10, eps)
+        assert off.warm_start_noise == 0 and off.warm_start_anchor == 0 and off.warm_start_rff_noise == 0
+        assert any("more sigma" in r for r in reasons)
+    assert auto_config(500, (1, 28, 28), 10, 10.0)[0].warm_start_noise == 0   # 50 per class: s would be ~2
+
+
 def test_noisy_runs_fit_the_time_budget():
     """Issue 22, item 5: auto at n = 10,000 trains in <= 20 min on 2 cores. The noisy recipe (D 64 wide, 4 G steps
     per D step) is planned within a time budget that grows like sqrt(n); where sigma is large, sigma / B hardly
@@ -195,14 +229,58 @@ def test_noisy_runs_fit_the_time_budget():
     for eps in (3.0, 10.0):
         cfg, reasons = auto_config(10_000, (1, 28, 28), 10, eps)
         assert cfg.d_hidden == 64 and (cfg.batch_size, cfg.steps) == (512, 1000)
-        assert auto_recipe.noisy_minutes(cfg.batch_size, cfg.steps, 784) <= 20.0
+        assert auto_recipe.noisy_minutes(cfg.batch_size, cfg.steps, (1, 28, 28)) <= 20.0
         assert any("time budget: about 17 of 20 min" in r for r in reasons)
         # B 1,024 (what the compute budget alone allowed) is at most 20 % less noisy, for about twice the time
         chosen = auto_recipe.choose(10_000, eps, (1, 28, 28), 10).noise_per_coordinate
         assert auto_recipe._sigma(10_000, 1024, 1000, eps, 1e-5) / 1024 > 0.8 * chosen
-        assert auto_recipe.noisy_minutes(1024, 1000, 784) > 20.0
+        assert auto_recipe.noisy_minutes(1024, 1000, (1, 28, 28)) > 20.0
     assert auto_recipe.noisy_time_budget(5_000) == auto_recipe.noisy_time_budget(10_000) == 20.0
     assert auto_recipe.noisy_time_budget(40_000) == pytest.approx(40.0)
     # an image size whose shortest run cannot fit says so instead of claiming the budget
-    _, reasons = auto_config(5_000, (3, 64, 64), 10, 10.0)
+    _, reasons = auto_config(5_000, (3, 128, 128), 10, 10.0)
     assert any("over the 20-min budget" in r for r in reasons)
+
+
+def test_run_time_follows_the_discriminators_arithmetic_not_the_pixel_count():
+    """auto's time model scales a D step by the conv D's multiply-accumulates per example (counted here
+    independently with hooks on the real module) to the power 0.75: RGB only widens the first layer (3 x 32 x 32
+    has 1.39 times the MACs of 28 x 28, not 3.9), while 64 px adds a stage (7.8 times, not 5.2)."""
+    import torch
+    from torch import nn
+
+    from dpcgan import auto_recipe
+    from dpcgan.models.conv import ConvProjectionDiscriminator, discriminator_macs
+
+    def counted(shape, width):
+        total = 0
+
+        def hook(m, inputs, out):
+            nonlocal total
+            total += out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+
+        D = ConvProjectionDiscriminator(shape, 10, width=width)
+        handles = [m.register_forward_hook(hook) for m in D.modules() if isinstance(m, nn.Conv2d)]
+        with torch.no_grad():
+            D(torch.zeros(1, *shape), torch.zeros(1, dtype=torch.long))
+        for h in handles:
+            h.remove()
+        return total
+
+    for shape in ((1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 64, 64), (3, 128, 128)):
+        for width in (16, 64):
+            assert discriminator_macs(shape, width) == counted(shape, width)
+    assert auto_recipe.step_cost((1, 28, 28)) == 1.0
+    macs = {shape: discriminator_macs(shape, 64) / discriminator_macs((1, 28, 28), 64)
+            for shape in ((3, 32, 32), (1, 64, 64))}
+    assert macs[(3, 32, 32)] == pytest.approx(1.385, abs=1e-3) and macs[(1, 64, 64)] == pytest.approx(7.758, abs=1e-3)
+    # time grows slower than MACs (larger convolutions run faster per MAC): measured 1.24 and 4.6 times 28 x 28
+    assert auto_recipe.step_cost((3, 32, 32)) == pytest.approx(1.24, rel=0.05)
+    assert auto_recipe.step_cost((1, 64, 64)) == pytest.approx(4.6, rel=0.05)
+    # so RGB 32 px at n = 5,000, epsilon 10 gets a 1,000-step run of B 256 within the budget (B 128 x 500 when time
+    # was scaled by the pixel count), and 3 x 64 x 64 fits the budget with its shortest run
+    rgb, reasons = auto_config(5_000, (3, 32, 32), 10, 10.0)
+    assert (rgb.batch_size, rgb.steps) == (256, 1000) and any("of 20 min" in r for r in reasons)
+    assert auto_recipe.noisy_minutes(512, 1000, (3, 32, 32)) > 20.0
+    _, reasons = auto_config(5_000, (3, 64, 64), 10, 10.0)
+    assert any("of 20 min" in r for r in reasons)

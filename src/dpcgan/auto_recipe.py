@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, PrivacyBudgetError
+from .models.conv import discriminator_macs
 from .privacy import accountant
 
 NAME = "auto"
@@ -48,13 +49,13 @@ NOISE_PER_COORDINATE = 1.6e-3    # sigma / B: mnist-eps10 runs at 1.3e-3, mnist-
 # both gave 80 %). results/owndata.md.
 NOISY_CEILING = 0.012
 MAX_SAMPLE_RATE = 0.2            # q = B / n at most: larger batches are not "subsampled" enough to gain from it
-# B * T * (pixels / 784): per-example gradients dominate a run's time and grow with B, T and the image size.
+# B * T * step_cost: per-example gradients dominate a run's time and grow with B, T and the image size.
 # mnist-eps10 (B 512, T 5,000 at 28 x 28) is the largest run kept: about 13 minutes on 2 cores.
 WORK_BUDGET = 2_560_000
 MNIST_PIXELS = 28 * 28
 # The noisy recipe's D is 4 times wider (64 channels) and takes 4 G steps per D step: a D step costs about
 # NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * B seconds on 2 cores at 28 x 28 (MNIST n = 10,000 with the anchors,
-# AMD EPYC, 2 threads alone: 1.02 s at B 512, 1.8 s at B 1,024), scaled by pixels / 784. Its runs are kept within
+# AMD EPYC, 2 threads alone: 1.02 s at B 512, 1.8 s at B 1,024), scaled by step_cost. Its runs are kept within
 # NOISY_MINUTES at n <= 10,000, growing like sqrt(n) above (28 min at 20,000, 49 at 60,000: mnist-eps1's B 1,024 x
 # 1,000 steps fits there): a few thousand records should train in minutes, not hours. Where sigma is large (every
 # noisy run), sigma / B hardly depends on B (sigma grows with it), so the time is cheaply bought: MNIST 10,000 at
@@ -62,6 +63,7 @@ MNIST_PIXELS = 28 * 28
 NOISY_STEP_SECONDS = 0.25
 NOISY_EXAMPLE_SECONDS = 1.5e-3
 NOISY_MINUTES = 20.0
+COST_EXPONENT = 0.75              # time ~ MACs ** 0.75 across image sizes (step_cost)
 WARM_START_MIN_PER_CLASS = 2_000  # the DP warm start's per-class means need this many records per class to be
                                   # better than noise at s = 20 (noise per pixel of a mean: 20 * C_w / (n / K))
 # Below that, the means are released at about 7 x 7 (k x k blocks averaged: k times less noise per released pixel)
@@ -83,6 +85,14 @@ MAX_RELEASED_PIXEL_NOISE = 0.12
 RFF_NOISE = 10.0                  # s: +8 % on sigma at epsilon 1, +1 % at epsilon 3, +0.1 % at epsilon 10
 RFF_FEATURES = 1000
 RFF_ANCHOR_WEIGHT = 10.0
+# The two releases were fitted at 500 records per class (MNIST 5,000): noise 0.085 on a released pixel and s / (n /
+# K) = 0.02 on each entry of a mean embedding. Where n / K is smaller, or the image has more released pixels (RGB:
+# the clip grows with sqrt(3)), the default s leave more noise than that. Where epsilon is large the releases are
+# nearly free (s = 8 instead of 15 adds 0.1 % to sigma at epsilon 10), so s is lowered to bring both back to the
+# fitted levels (the means to MAX_RELEASED_PIXEL_NOISE) when that adds at most MAX_EXTRA_SIGMA to D's sigma; never
+# raised above the defaults (less noise than fitted pulled G too hard onto the targets: docs/auto.md).
+MAX_EMBEDDING_NOISE = RFF_NOISE / 500
+MAX_EXTRA_SIGMA = 0.02
 
 
 @dataclass(frozen=True)
@@ -112,14 +122,44 @@ def warm_start_clip(released_pixels: int) -> float:
     return round(8.0 * math.sqrt(released_pixels / MNIST_PIXELS), 3)
 
 
-def noisy_minutes(batch: int, steps: int, pixels: int) -> float:
+def step_cost(image_shape: tuple[int, int, int]) -> float:
+    """A D step's cost relative to 28 x 28 grey, from the conv D's multiply-accumulates per example (the noisy
+    recipe's 64-wide D). The input channels only enter the first layer: 3 x 32 x 32 has 1.39 times the MACs of 28 x
+    28 (not the 3.9 of its pixel count), 64 px with its extra stage 7.8 times. Larger convolutions run faster per
+    MAC on a CPU: the measured D steps (with their G steps and anchors, 1 thread, MNIST-derived sets) took 1.24 and
+    4.6 times as long as at 28 x 28, which MACs ** COST_EXPONENT fits (1.28 and 4.65)."""
+    return (discriminator_macs(image_shape, 64) / discriminator_macs((1, 28, 28), 64)) ** COST_EXPONENT
+
+
+def noisy_minutes(batch: int, steps: int, image_shape: tuple[int, int, int]) -> float:
     """Estimated minutes of the noisy recipe's D steps (with their G steps) on 2 cores."""
-    return steps * (NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * batch) * (pixels / MNIST_PIXELS) / 60
+    return steps * (NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * batch) * step_cost(image_shape) / 60
 
 
 def noisy_time_budget(n: int) -> float:
     """Minutes a noisy run may take: NOISY_MINUTES up to 10,000 records, then growing like sqrt(n)."""
     return NOISY_MINUTES * math.sqrt(max(1.0, n / 10_000))
+
+
+def release_noise(n: int, epsilon: float, delta: float, batch: int, steps: int, image_shape: tuple[int, int, int],
+                  num_classes: int, side: int) -> tuple[float, float, float]:
+    """(s of the means, s of the embeddings, noise on a released pixel) for the pooled warm start: the defaults, or
+    lowered to the fitted noise levels where that adds at most MAX_EXTRA_SIGMA to D's sigma (RDP estimate)."""
+    per_class = n / num_classes
+    clip = warm_start_clip(image_shape[0] * side * side)
+    means = min(POOLED_NOISE, MAX_RELEASED_PIXEL_NOISE * per_class / (math.sqrt(2) * clip))
+    rff = min(RFF_NOISE, MAX_EMBEDDING_NOISE * per_class)
+    if (means, rff) != (POOLED_NOISE, RFF_NOISE):
+        def sigma(s_means: float, s_rff: float) -> float:
+            base = accountant.gaussian_rdp(s_means) + accountant.gaussian_rdp(s_rff)
+            try:
+                return accountant.calibrate_noise_multiplier(batch / n, steps, delta, epsilon, "opacus", 1e-3, base)
+            except PrivacyBudgetError:   # the releases alone would spend epsilon
+                return math.inf
+        if sigma(means, rff) > (1 + MAX_EXTRA_SIGMA) * sigma(POOLED_NOISE, RFF_NOISE):
+            means, rff = POOLED_NOISE, RFF_NOISE
+    means, rff = math.floor(means * 100) / 100, math.floor(rff * 100) / 100   # rounded down: at most the level
+    return means, rff, means * math.sqrt(2) * clip / per_class
 
 
 def default_delta(n: int) -> float:
@@ -139,8 +179,7 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
                           "(--preset paper) and its settings")
     delta_given = delta is not None
     delta = delta if delta_given else default_delta(n)
-    pixels = math.prod(image_shape)
-    budget = WORK_BUDGET * MNIST_PIXELS / pixels
+    budget = WORK_BUDGET / step_cost(image_shape)
     batches = [b for b in BATCHES if b <= MAX_SAMPLE_RATE * n] or [min(BATCHES)]
     noise: dict[tuple[int, int], float] = {}
     for steps in sorted(set(STEP_CHOICES) | set(NOISY_STEP_CHOICES)):
@@ -154,7 +193,7 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
     quiet = [t for t in STEP_CHOICES if least(t) <= NOISE_PER_COORDINATE]
     if not quiet:   # the noisy recipe costs more per example: its runs also fit its time budget (least() reads this)
         minutes = noisy_time_budget(n)
-        noise = {(b, t): v for (b, t), v in noise.items() if noisy_minutes(b, t, pixels) <= minutes
+        noise = {(b, t): v for (b, t), v in noise.items() if noisy_minutes(b, t, image_shape) <= minutes
                  or (b, t) == (min(batches), MIN_STEPS)}
     tracking = [t for t in NOISY_STEP_CHOICES if least(t) <= NOISY_CEILING]
     steps = max(quiet) if quiet else max(tracking) if tracking else MIN_STEPS
@@ -174,7 +213,7 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
                        f"n = {n}, epsilon = {epsilon:g}; more steps would only add noise D cannot see through")
     time_note = ""
     if not quiet:
-        estimate = noisy_minutes(batch, steps, pixels)
+        estimate = noisy_minutes(batch, steps, image_shape)
         time_note = (f" and the time budget: about {estimate:.0f} of {minutes:.0f} min of D steps on 2 cores"
                      if estimate <= minutes else
                      f"; the smallest run, about {estimate:.0f} min of D steps on 2 cores, over the {minutes:.0f}-min "
@@ -199,25 +238,33 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
         reasons.append("noisy gradients (sigma/B above target): D 64 wide, D lr 1e-3, 4 G steps per D step (the "
                        "mnist-eps1 recipe)")
     side = pooled_side(image_shape[-1])
-    pixel_noise = POOLED_NOISE * math.sqrt(2) * warm_start_clip(image_shape[0] * side * side) / (n / num_classes)
+    released = math.prod(image_shape)   # the warm start's pixels: full resolution unless pooled below
+    means_noise, rff_noise, pixel_noise = (release_noise(n, epsilon, delta, batch, steps, image_shape, num_classes,
+                                                         side) if side else (0.0, 0.0, math.inf))
     if n / num_classes < WARM_START_MIN_PER_CLASS and side and pixel_noise <= MAX_RELEASED_PIXEL_NOISE:
-        changes |= {"warm_start_noise": POOLED_NOISE, "warm_start_side": side, "warm_start_anchor": ANCHOR_WEIGHT,
-                    "warm_start_rff_noise": RFF_NOISE, "warm_start_rff_features": RFF_FEATURES,
+        changes |= {"warm_start_noise": means_noise, "warm_start_side": side, "warm_start_anchor": ANCHOR_WEIGHT,
+                    "warm_start_rff_noise": rff_noise, "warm_start_rff_features": RFF_FEATURES,
                     "warm_start_rff_anchor": RFF_ANCHOR_WEIGHT}
-        reasons.append(f"DP warm start on {side} x {side} means (s = {POOLED_NOISE:g}) and G anchored to them "
+        lowered = "" if (means_noise, rff_noise) == (POOLED_NOISE, RFF_NOISE) else (
+            f"; s lowered from {POOLED_NOISE:g} / {RFF_NOISE:g} to keep the noise per released pixel <= "
+            f"{MAX_RELEASED_PIXEL_NOISE:g} and per embedding entry <= {MAX_EMBEDDING_NOISE:g} (the levels fitted at "
+            f"500 per class), for at most {100 * MAX_EXTRA_SIGMA:g} % more sigma")
+        reasons.append(f"DP warm start on {side} x {side} means (s = {means_noise:g}) and G anchored to them "
                        f"(weight {ANCHOR_WEIGHT:g}): {n / num_classes:.0f} records per class < "
-                       f"{WARM_START_MIN_PER_CLASS}, too few for full-resolution means; coarse shapes keep each label")
+                       f"{WARM_START_MIN_PER_CLASS}, too few for full-resolution means; coarse shapes keep each label"
+                       + lowered)
         reasons.append(f"... and their per-class mean embeddings ({RFF_FEATURES} random Fourier features, s = "
-                       f"{RFF_NOISE:g}), G matching them (squared MMD, weight {RFF_ANCHOR_WEIGHT:g}): the shape of "
+                       f"{rff_noise:g}), G matching them (squared MMD, weight {RFF_ANCHOR_WEIGHT:g}): the shape of "
                        "each class's distribution, not only its mean (DP-MERF)")
-        pixels = image_shape[0] * side * side
+        released = image_shape[0] * side * side
     elif not changes["warm_start_noise"]:
         reasons.append("DP warm start off" + (
             " (the mnist-eps1 recipe)" if n / num_classes >= WARM_START_MIN_PER_CLASS
             else f": images under {2 * POOLED_SIDE} px are not pooled" if not side
             else f": {n / num_classes:.0f} records per class leave noise {pixel_noise:.2g} on each released pooled "
-                 f"pixel (> {MAX_RELEASED_PIXEL_NOISE:g}); an anchor to such means would teach G the noise"))
-    clip = warm_start_clip(pixels)
+                 f"pixel (> {MAX_RELEASED_PIXEL_NOISE:g}; less noise would cost over {100 * MAX_EXTRA_SIGMA:g} % more "
+                 "sigma); an anchor to such means would teach G the noise"))
+    clip = warm_start_clip(released)
     changes["warm_start_clip"] = clip
     if changes["warm_start_noise"]:
         reasons.append(f"warm-start clip {clip:g}: 8 (MNIST's) scaled by sqrt(released pixels / 784)")
