@@ -29,6 +29,7 @@ shape and label set are public inputs. `dpcgan presets --explain N EPS` prints t
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -54,14 +55,15 @@ MAX_SAMPLE_RATE = 0.2            # q = B / n at most: larger batches are not "su
 WORK_BUDGET = 2_560_000
 MNIST_PIXELS = 28 * 28
 # The noisy recipe's D is 4 times wider (64 channels) and takes 4 G steps per D step: a D step costs about
-# NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * B seconds on 2 cores at 28 x 28 (MNIST n = 10,000 with the anchors,
-# AMD EPYC, 2 threads alone: 1.02 s at B 512, 1.8 s at B 1,024), scaled by step_cost. Its runs are kept within
+# NOISY_STEP_SECONDS + NOISY_EXAMPLE_SECONDS * B seconds on 2 cores at 28 x 28, scaled by step_cost (AMD EPYC, 2
+# threads alone, with the anchors: MNIST 10,000 1.02 s at B 512 and 1.8 s at B 1,024; 3 x 32 x 32 at 5,000 1.13 s
+# at B 256, i.e. 0.89 s at 28 x 28; the fixed part is the 4 G steps of 256 fakes each). Its runs are kept within
 # NOISY_MINUTES at n <= 10,000, growing like sqrt(n) above (28 min at 20,000, 49 at 60,000: mnist-eps1's B 1,024 x
 # 1,000 steps fits there): a few thousand records should train in minutes, not hours. Where sigma is large (every
 # noisy run), sigma / B hardly depends on B (sigma grows with it), so the time is cheaply bought: MNIST 10,000 at
-# epsilon 10, 1,000 steps: B 512 has sigma / B = 2.2e-3 for about 17 min, B 1,024 1.85e-3 for about 30 min.
-NOISY_STEP_SECONDS = 0.25
-NOISY_EXAMPLE_SECONDS = 1.5e-3
+# epsilon 10, 1,000 steps: B 512 has sigma / B = 2.2e-3 for about 19 min, B 1,024 1.85e-3 for about 30 min.
+NOISY_STEP_SECONDS = 0.55
+NOISY_EXAMPLE_SECONDS = 1.2e-3
 NOISY_MINUTES = 20.0
 COST_EXPONENT = 0.75              # time ~ MACs ** 0.75 across image sizes (step_cost)
 WARM_START_MIN_PER_CLASS = 2_000  # the DP warm start's per-class means need this many records per class to be
@@ -104,9 +106,16 @@ class AutoChoice:
     noise_per_coordinate: float   # sigma / B under the RDP estimate the choice was made with
 
 
-def _sigma(n: int, batch: int, steps: int, epsilon: float, delta: float) -> float:
-    # 1% is plenty to rank candidates (the run calibrates its own sigma to 1e-4)
-    return accountant.calibrate_noise_multiplier(batch / n, steps, delta, epsilon, conversion="opacus", rel_tol=1e-2)
+@functools.lru_cache(maxsize=4096)   # pure in its arguments; the plan, --explain and the tests ask the same ones
+def _sigma(n: int, batch: int, steps: int, epsilon: float, delta: float, releases: tuple[float, ...] = (),
+           rel_tol: float = 1e-2) -> float:
+    """D's sigma (RDP estimate) for T steps of B of n composed with Gaussian releases of these noise multipliers;
+    inf where the releases alone spend epsilon. 1 % is plenty to rank candidates (the run calibrates to 1e-4)."""
+    base = sum(accountant.gaussian_rdp(s) for s in releases) if releases else None
+    try:
+        return accountant.calibrate_noise_multiplier(batch / n, steps, delta, epsilon, "opacus", rel_tol, base)
+    except PrivacyBudgetError:
+        return math.inf
 
 
 def pooled_side(height: int) -> int:
@@ -151,11 +160,7 @@ def release_noise(n: int, epsilon: float, delta: float, batch: int, steps: int, 
     rff = min(RFF_NOISE, MAX_EMBEDDING_NOISE * per_class)
     if (means, rff) != (POOLED_NOISE, RFF_NOISE):
         def sigma(s_means: float, s_rff: float) -> float:
-            base = accountant.gaussian_rdp(s_means) + accountant.gaussian_rdp(s_rff)
-            try:
-                return accountant.calibrate_noise_multiplier(batch / n, steps, delta, epsilon, "opacus", 1e-3, base)
-            except PrivacyBudgetError:   # the releases alone would spend epsilon
-                return math.inf
+            return _sigma(n, batch, steps, epsilon, delta, (s_means, s_rff), 1e-3)
         if sigma(means, rff) > (1 + MAX_EXTRA_SIGMA) * sigma(POOLED_NOISE, RFF_NOISE):
             means, rff = POOLED_NOISE, RFF_NOISE
     means, rff = math.floor(means * 100) / 100, math.floor(rff * 100) / 100   # rounded down: at most the level
