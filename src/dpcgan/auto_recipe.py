@@ -21,6 +21,8 @@ epsilon) once sigma is large), and the samples become blobs. The rule below re-p
    At such noise the label conditioning is what D fails to teach first (whole classes drawn as another); the
    pooled means carry each class's coarse shape for little epsilon. With them, per-class mean embeddings of
    random Fourier features of the same pooled images (a second release), which G matches too (squared MMD).
+   Where fewer records per class or colour leave more noise on them than where they were fitted, their s is
+   lowered to the fitted levels if that is cheap (release_noise), else rule 3 stays off.
 4. delta = min(1e-5, 0.1 / n) unless given; the headline accounting is PLD (the same promise with less noise).
 
 Nothing here reads a record: n is public by assumption (as in every DP-SGD analysis with Poisson sampling), and the

@@ -38,9 +38,9 @@ def discriminator_macs(image_shape: tuple[int, int, int], width: int) -> int:
     """Multiply-accumulates of ConvProjectionDiscriminator's convolutions for one example: what its per-example
     forward and backward passes (and a G step's pass through D) cost, up to a constant. auto plans run time with it."""
     c, h, w = image_shape
-    h, w = (h + 1) // 2, (w + 1) // 2                      # conv1: 4x4, stride 2, padding 1
+    h, w = h // 2, w // 2                                  # conv1: 4x4, stride 2, padding 1
     macs = c * width * 16 * h * w
-    h, w = (h + 1) // 2, (w + 1) // 2                      # conv2
+    h, w = h // 2, w // 2                                  # conv2
     macs += width * 2 * width * 16 * h * w
     for _ in range(extra_stages(image_shape[1])):
         h, w = h // 2, w // 2
