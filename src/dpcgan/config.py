@@ -45,6 +45,9 @@ class TrainConfig:
     latent_dim: int = 100
     hidden: int = 128                   # G's width (FC: hidden units; conv: base channels); D's too unless d_hidden
     d_hidden: int | None = None         # D's width, when it differs from G's
+    model_side: int = 0                 # conv: G and D work at model_side x model_side (D average-pools each image
+                                        # to it, G's samples are upsampled bilinearly to the data's side); 0: the
+                                        # data's own side. A fixed function of each record: no privacy effect
     # DP-CGAN discriminator step
     mode: str = "split"                 # split: DP-CGAN; joint: clip (real, fake) pairs; off: no privacy
     batch_size: int = 600               # expected real batch B = q*n; also the fixed, public fake count
@@ -391,6 +394,12 @@ def validate(cfg: TrainConfig) -> None:
                               "public rule sqrt(0.05 x released pixels)")
     if not (cfg.warm_start_rff_anchor >= 0 and math.isfinite(cfg.warm_start_rff_anchor)):
         raise ConfigError(f"warm_start_rff_anchor must be a finite weight >= 0 (got {cfg.warm_start_rff_anchor})")
+    if cfg.model_side:
+        if cfg.arch != "conv":
+            raise ConfigError(f"model_side is for the conv architecture (got --arch {cfg.arch}); 0 keeps the data's side")
+        if cfg.model_side < 8 or cfg.model_side % 4:
+            raise ConfigError(f"model_side must be a multiple of 4 and at least 8 (got {cfg.model_side}), or 0 for the "
+                              "data's own side")
     if cfg.warm_start_side < 0:
         raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
     if cfg.label_prior == DP_HISTOGRAM:

@@ -47,7 +47,8 @@ def check_shape_early(cfg) -> None:
     image folders: the public --channels and --image-size)."""
     if is_benchmark(cfg.dataset) or not Path(cfg.dataset).exists():
         return
-    check_image_shape_for_arch(cfg.arch, public_image_shape(cfg.dataset, cfg.channels, cfg.image_size))
+    check_image_shape_for_arch(cfg.arch, public_image_shape(cfg.dataset, cfg.channels, cfg.image_size),
+                               cfg.model_side)
 
 
 def public_image_shape(dataset: str, channels: int | None, image_size: int | None) -> tuple[int, int, int]:

@@ -23,6 +23,7 @@ class ModelSpec:
     hidden: int = 128            # G's width (and D's unless d_hidden)
     d_hidden: int | None = None  # D's width
     schema: dict | None = None   # tables: the public schema (dpcgan.tables.schema), which fixes the row layout
+    model_side: int | None = None  # conv: the side G and D work at (images pooled to it for D, G's upsampled)
 
     @property
     def discriminator_width(self) -> int:
@@ -43,8 +44,10 @@ def _paper_fc(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
 
 def _conv(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     # `hidden` is the base channel width for the convolutional pair.
-    return (ConvGenerator(spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden),
-            ConvProjectionDiscriminator(spec.image_shape, spec.num_classes, spec.discriminator_width))
+    return (ConvGenerator(spec.image_shape, spec.num_classes, spec.latent_dim, spec.hidden,
+                          model_side=spec.model_side),
+            ConvProjectionDiscriminator(spec.image_shape, spec.num_classes, spec.discriminator_width,
+                                        model_side=spec.model_side))
 
 
 def _table_mlp(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
@@ -76,23 +79,28 @@ ARCHITECTURES = {"paper-fc": _paper_fc, "conv": _conv, "table-mlp": _table_mlp, 
 
 
 # What each architecture can take (checked before any record is read).
-def _any_size(shape) -> str | None:
+def _any_size(shape, model_side: int = 0) -> str | None:
     return None
 
 
-def _square_multiple_of_4(shape) -> str | None:
+def _square_multiple_of_4(shape, model_side: int = 0) -> str | None:
     _, h, w = shape
+    if model_side:   # D pools every image to model_side, G's samples are upsampled: any shape at least that
+        if min(h, w) < model_side:
+            return f"images of at least model_side = {model_side} px a side, got {h}×{w}"
+        return None
     if h != w or h % 4:
-        return f"square images whose side is a multiple of 4 (28×28, 32×32, 64×64, ...), got {h}×{w}"
+        return (f"square images whose side is a multiple of 4 (28×28, 32×32, 64×64, ...), or a model side (--set "
+                f"model_side=S) at most theirs, got {h}×{w}")
     return None
 
 
 SHAPE_RULES = {"paper-fc": _any_size, "conv": _square_multiple_of_4}
 
 
-def check_image_shape_for_arch(arch: str, shape) -> None:
+def check_image_shape_for_arch(arch: str, shape, model_side: int = 0) -> None:
     rule = SHAPE_RULES.get(arch)
-    problem = rule(tuple(shape)) if rule else None
+    problem = rule(tuple(shape), model_side) if rule else None
     if problem:
         takes = "; ".join(f"{a}: {'any size' if r is _any_size else 'square, side a multiple of 4'}"
                           for a, r in SHAPE_RULES.items())
@@ -103,6 +111,7 @@ def check_image_shape_for_arch(arch: str, shape) -> None:
 def build_models(spec: ModelSpec, *, private: bool = True) -> tuple[nn.Module, nn.Module]:
     if spec.arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {spec.arch!r}: choose one of {sorted(ARCHITECTURES)}")
+    check_image_shape_for_arch(spec.arch, spec.image_shape, spec.model_side or 0)
     generator, discriminator = ARCHITECTURES[spec.arch](spec)
     if private and discriminator is not None:
         check_private_discriminator(discriminator)

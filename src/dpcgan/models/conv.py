@@ -5,7 +5,12 @@ affine parameters only), so per-example clipping bounds each record's influence.
 Depth follows the image size: 28 and 32 px take two x2 stages each way (the presets' models, unchanged); larger
 images one more stage per doubling, so that G starts from (and D ends on) a feature map of at most 8 x 8
 (extra_stages). Without them a 64 px D would end on 16 x 16 x 64 = 16,384 features, four times the per-example
-gradient work of its last layers, and G's first layer would grow as much."""
+gradient work of its last layers, and G's first layer would grow as much.
+
+With a model side s smaller than the images' (model_side), the pair works at s x s: D average-pools each image to
+s x s before its first layer (a fixed function of one record: per-example clipping and the sensitivity are
+unchanged), and G draws s x s images and upsamples them (bilinear) to the data's side. A larger image then costs a
+D step little more than an s px one; what is lost is the detail finer than s px."""
 
 from __future__ import annotations
 
@@ -48,15 +53,29 @@ def discriminator_macs(image_shape: tuple[int, int, int], width: int) -> int:
     return macs
 
 
-class ConvGenerator(nn.Module):
-    """[z ; embed(y)] -> 4x4 (or 7x7) feature map -> two x2 transposed convolutions -> sigmoid pixels."""
-
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 64, width: int = 32):
-        super().__init__()
-        c, h, w = image_shape
+def model_shape(image_shape: tuple[int, int, int], model_side: int | None) -> tuple[int, int, int]:
+    """The (C, s, s) the convolutions work at: the image's own shape unless a smaller model side is given."""
+    c, h, w = image_shape
+    if not model_side or (model_side == h == w):
         if h != w or h % 4 != 0:
-            raise ValueError(f"ConvGenerator needs square images with side divisible by 4, got {image_shape}")
+            raise ValueError(f"the conv pair needs square images with side divisible by 4, got {tuple(image_shape)}")
+        return tuple(image_shape)
+    if model_side % 4 or not 8 <= model_side <= min(h, w):
+        raise ValueError(f"model_side must be a multiple of 4, at least 8 and at most the image side, got "
+                         f"{model_side} for {tuple(image_shape)}")
+    return c, model_side, model_side
+
+
+class ConvGenerator(nn.Module):
+    """[z ; embed(y)] -> 4x4 (or 7x7) feature map -> two x2 transposed convolutions -> sigmoid pixels (upsampled
+    to image_shape when the model side is smaller)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 64, width: int = 32,
+                 model_side: int | None = None):
+        super().__init__()
+        c, h, w = model_shape(image_shape, model_side)
         self.image_shape, self.num_classes, self.latent_dim = tuple(image_shape), num_classes, latent_dim
+        self.model_side = h
         self.extra = extra_stages(h)
         self.base = h // 4 // 2**self.extra
         self.embed = nn.Embedding(num_classes, latent_dim)
@@ -87,16 +106,21 @@ class ConvGenerator(nn.Module):
         h = F.relu(self.norm2(self.up2(h)))
         for up, norm in zip(getattr(self, "extra_up", ()), getattr(self, "extra_norm", ())):
             h = F.relu(norm(up(h)))
-        return torch.sigmoid(self.out(h)).contiguous()  # (N, C, H, W) in [0, 1], the usual layout
+        x = torch.sigmoid(self.out(h)).contiguous()  # (N, C, H, W) in [0, 1], the usual layout
+        if x.shape[-2:] != self.image_shape[1:]:   # bilinear weights are convex: pixels stay in [0, 1]
+            x = F.interpolate(x, size=self.image_shape[1:], mode="bilinear", align_corners=False).contiguous()
+        return x
 
 
 class ConvProjectionDiscriminator(nn.Module):
     """Two stride-2 convolutions -> pooled features phi(x); logit = w.phi(x) + embed(y).phi(x)."""
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32, groups: int = 8):
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32, groups: int = 8,
+                 model_side: int | None = None):
         super().__init__()
-        c, h, w = image_shape
+        c, h, w = model_shape(image_shape, model_side)
         self.image_shape, self.num_classes = tuple(image_shape), num_classes
+        self.model_side = h
         self.conv1 = nn.Conv2d(c, width, 4, stride=2, padding=1)
         self.conv2 = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)
         self.norm = nn.GroupNorm(groups, 2 * width, affine=False)  # per-example statistics only
@@ -120,6 +144,8 @@ class ConvProjectionDiscriminator(nn.Module):
         nn.init.zeros_(self.embed.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.model_side or x.shape[-2] != self.model_side:
+            x = F.adaptive_avg_pool2d(x, self.model_side)   # per example: each record's influence stays its own
         h = F.leaky_relu(self.conv1(x * 2 - 1), 0.2)
         h = F.leaky_relu(self.norm(self.conv2(h)), 0.2)
         for conv, norm in zip(getattr(self, "extra_conv", ()), getattr(self, "extra_norm", ())):

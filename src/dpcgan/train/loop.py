@@ -109,7 +109,8 @@ def train(cfg: TrainConfig, data: LabeledImages, out: str | Path | None = None, 
     fingerprint = data_fingerprint(data.x, data.y) if (out is not None or world.size > 1) else ""
     world.check_same_data(len(data), fingerprint)
     spec = ModelSpec(cfg.arch, data.image_shape, data.num_classes, cfg.latent_dim, cfg.hidden, cfg.d_hidden,
-                     schema=getattr(data, "schema", None))  # tables: the public schema (dpcgan.tables)
+                     schema=getattr(data, "schema", None),  # tables: the public schema (dpcgan.tables)
+                     model_side=cfg.model_side or None)
     gens = make_generators(cfg.seed, rank=world.rank, world_size=world.size, device=device)
     world.make_sampling_streams_distinct(gens)
     with torch.random.fork_rng(devices=[]):
