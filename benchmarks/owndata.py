@@ -76,6 +76,16 @@ def derived_dataset(name: str, split: str, data_dir: str):
     return LabeledImages(x, base.y, base.num_classes, name)
 
 
+def first_classes(data, k: int):
+    """The records of classes 0 .. k-1 only, as a k-class set (few-class data: a clinic's 2 or 3 diagnoses)."""
+    import dataclasses
+
+    if not 2 <= k <= data.num_classes:
+        raise SystemExit(f"--classes must be between 2 and {data.num_classes} (got {k})")
+    kept = data.subset(torch.nonzero(data.y < k).flatten())
+    return dataclasses.replace(kept, num_classes=k, name=f"{data.name}-{k}cls")
+
+
 def balanced_subset(data, n: int):
     """n // K records of each class, drawn with a fixed public seed."""
     g = torch.Generator().manual_seed(SUBSET_SEED)
@@ -101,6 +111,7 @@ def main() -> None:
     ap.add_argument("--epsilon", type=float, required=True)
     ap.add_argument("--preset", default="mnist-eps10", choices=PRESET_NAMES,
                     help="a preset, or auto: the recipe --preset auto chooses for this n, epsilon, shape and K")
+    ap.add_argument("--classes", type=int, help="keep the first K classes only (a K-class set; default: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="key=JSON change to the recipe")
     ap.add_argument("--threads", type=int, default=2)
@@ -114,6 +125,9 @@ def main() -> None:
     load = derived_dataset if args.dataset in DERIVED else load_dataset
     train_all = load(args.dataset, "train", args.data_dir)
     test = load(args.dataset, "test", args.data_dir)
+    if args.classes:
+        train_all, test = first_classes(train_all, args.classes), first_classes(test, args.classes)
+    name = args.dataset + (f" (first {args.classes} classes)" if args.classes else "")
     train = balanced_subset(train_all, args.n)
     if args.preset == "auto":   # as `dpcgan train --dataset SUBSET --epsilon E` (auto, its default) would choose
         base, reasons = auto_config(len(train), tuple(train.x.shape[1:]), train.num_classes, args.epsilon)
@@ -126,7 +140,8 @@ def main() -> None:
         cfg = cfg.replace(steps=args.steps)
     recipe = args.preset + (f" + `{json.dumps(changes)}`" if changes else "") + \
         (f" (--steps {args.steps}: smoke test)" if args.steps else "")
-    out = Path(args.runs) / f"{args.dataset}-n{args.n}-eps{args.epsilon:g}-{args.preset}-s{args.seed}" \
+    classes = f"-{args.classes}cls" if args.classes else ""
+    out = Path(args.runs) / f"{args.dataset}{classes}-n{args.n}-eps{args.epsilon:g}-{args.preset}-s{args.seed}" \
         f"{'-' + str(abs(hash(json.dumps(changes, sort_keys=True))) % 10**6) if changes else ''}"
     wall = train_or_reuse(cfg, train, out, reuse=False)
     report = json.loads((out / "privacy.json").read_text())
@@ -137,7 +152,7 @@ def main() -> None:
                                 progress=True)
     write_json_atomic(out / "private" / "evaluation.json", result)
     stamp = f"| {machine()} | {code_commit} | {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | `{command()}` |\n"
-    rows = [f"| {args.dataset} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe} "
+    rows = [f"| {name} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe} "
             f"| {args.seed} | {report['noise_multiplier']:.4g} | {cfg.batch_size} | {report['d_steps']} "
             f"| **{100 * result['cnn']['accuracy']:.2f}** | {wall / 60:.1f} min " + stamp]
     if not args.no_reference:
@@ -146,7 +161,7 @@ def main() -> None:
         real = evaluate_synthetic(train.x, train.y, train, test, num_classes=train.num_classes, seed=args.seed,
                                   metrics=("cnn",), progress=True,
                                   settings=EvalSettings(cnn=CNNSettings(epochs=epochs)))
-        rows.append(f"| {args.dataset} | {args.n} | - (real subset) | - | {args.seed} | - | - | - "
+        rows.append(f"| {name} | {args.n} | - (real subset) | - | {args.seed} | - | - | - "
                     f"| {100 * real['cnn']['accuracy']:.2f} | - " + stamp)
     append_rows(rows)
     print("".join(rows))

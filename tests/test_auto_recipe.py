@@ -220,7 +220,7 @@ def test_release_noise_is_lowered_to_the_fitted_levels_where_it_is_cheap():
     assert auto_config(500, (1, 28, 28), 10, 10.0)[0].warm_start_noise == 0   # 50 per class: s would be ~2
 
 
-def test_noisy_runs_fit_the_time_budget():
+def test_noisy_runs_fit_the_time_budget(monkeypatch):
     """Issue 22, item 5: auto at n = 10,000 trains in <= 20 min on 2 cores. The noisy recipe (D 64 wide, 4 G steps
     per D step) is planned within a time budget that grows like sqrt(n); where sigma is large, sigma / B hardly
     depends on B, so the halved batch costs little noise."""
@@ -237,9 +237,11 @@ def test_noisy_runs_fit_the_time_budget():
         assert auto_recipe.noisy_minutes(1024, 1000, (1, 28, 28)) > 20.0
     assert auto_recipe.noisy_time_budget(5_000) == auto_recipe.noisy_time_budget(10_000) == 20.0
     assert auto_recipe.noisy_time_budget(40_000) == pytest.approx(40.0)
-    # an image size whose shortest run cannot fit says so instead of claiming the budget
-    _, reasons = auto_config(5_000, (3, 128, 128), 10, 10.0)
-    assert any("over the 20-min budget" in r for r in reasons)
+    # an image size whose shortest run cannot fit says so instead of claiming the budget (at 128 px natively: auto
+    # trains such images at 32 px, rule 4, so only a larger model side gets here)
+    monkeypatch.setattr(auto_recipe, "MODEL_SIDE", 128)
+    cfg, reasons = auto_config(5_000, (3, 128, 128), 10, 10.0)
+    assert cfg.model_side == 0 and any("over the 20-min budget" in r for r in reasons)
 
 
 def test_run_time_follows_the_discriminators_arithmetic_not_the_pixel_count():
@@ -284,3 +286,31 @@ def test_run_time_follows_the_discriminators_arithmetic_not_the_pixel_count():
     assert auto_recipe.noisy_minutes(512, 1000, (3, 32, 32)) > 20.0
     _, reasons = auto_config(5_000, (3, 64, 64), 10, 10.0)
     assert any("of 20 min" in r for r in reasons)
+
+
+def test_images_over_32_px_train_at_32_px_and_odd_sides_at_a_multiple_of_4(monkeypatch, capsys):
+    """Rule 4: a D step at 64 px costs 4.6 times one at 28 px on a CPU, so natively the 20-min budget buys 64 px
+    images at n = 5,000 a 300-step run where a 32 px model gets 1,000 steps of B 256; 128 px would not fit at all.
+    Sides the convolutions cannot take (not a multiple of 4) are pooled to the next multiple of 4 below."""
+    from dpcgan import auto_recipe
+    from dpcgan.cli import main
+
+    assert [auto_recipe.model_side((1, s, s)) for s in (16, 28, 30, 32, 33, 64, 100, 128)] == [0, 0, 28, 0, 32, 32,
+                                                                                               32, 32]
+    assert auto_recipe.model_side((3, 48, 64)) == 32 and auto_recipe.model_side((1, 26, 26)) == 24
+    for shape in ((1, 64, 64), (3, 64, 64), (3, 128, 128)):
+        cfg, reasons = auto_config(5_000, shape, 10, 10.0)
+        same_at_32, _ = auto_config(5_000, (shape[0], 32, 32), 10, 10.0)
+        assert cfg.model_side == 32 and (cfg.batch_size, cfg.steps) == (same_at_32.batch_size, same_at_32.steps)
+        assert any(r.startswith("model side 32:") and f"upsampled to {shape[1]} x {shape[2]}" in r for r in reasons)
+        # the warm start still releases statistics of the records themselves (pooled from their own side)
+        assert cfg.warm_start_side == 8 and cfg.warm_start_clip == auto_recipe.warm_start_clip(shape[0] * 64)
+    assert (cfg.batch_size, cfg.steps) == (256, 1000)
+    monkeypatch.setattr(auto_recipe, "MODEL_SIDE", 64)   # what 64 px got before rule 4: the short run
+    native, _ = auto_config(5_000, (1, 64, 64), 10, 10.0)
+    assert native.model_side == 0 and native.steps == 300
+    monkeypatch.undo()
+    for shape in ((1, 28, 28), (3, 32, 32)):
+        assert auto_config(5_000, shape, 10, 10.0)[0].model_side == 0
+    assert main(["presets", "--explain", "5000", "10", "--image-size", "64"]) == 0
+    assert "  model side 32: G and D work at 32 x 32" in capsys.readouterr().out

@@ -81,10 +81,18 @@ def make_d(model):
         D = ConvProjectionDiscriminator((3, 64, 64), 10, width=4, groups=2)
         nn.init.normal_(D.embed.weight, 0, 0.1)
         return D
+    if model == "conv-projection-pooled":   # a model side below the image's: D pools each image first (36 -> 28)
+        D = ConvProjectionDiscriminator((1, 36, 36), 10, width=8, groups=4, model_side=28)
+        nn.init.normal_(D.embed.weight, 0, 0.1)
+        return D
     return ConvEmbedD()
 
 
-@pytest.mark.parametrize("model", ["paper-fc", "conv-embed", "conv-projection", "conv-projection-rgb64"])
+IMAGE_OF = {"conv-projection-rgb64": (3, 64, 64), "conv-projection-pooled": (1, 36, 36)}
+
+
+@pytest.mark.parametrize("model", ["paper-fc", "conv-embed", "conv-projection", "conv-projection-rgb64",
+                                   "conv-projection-pooled"])
 @pytest.mark.parametrize("units_kind", ["split", "joint"])
 @pytest.mark.parametrize("max_norm", [0.05, 1.1, None])
 @pytest.mark.parametrize("chunk", [128, 5])  # 5: norms computed in chunks of units (with a ragged last chunk)
@@ -92,7 +100,7 @@ def test_clipped_sum_matches_explicit_per_example_reference(model, units_kind, m
     monkeypatch.setattr(clipping, "NORM_CHUNK_UNITS", chunk)
     torch.manual_seed(0)
     D = make_d(model).double()
-    x, y, t = make_batch(24, seed=1, image=(3, 64, 64) if model.endswith("rgb64") else (1, 28, 28))
+    x, y, t = make_batch(24, seed=1, image=IMAGE_OF.get(model, (1, 28, 28)))
     units = None if units_kind == "split" else torch.stack([torch.arange(12), 12 + torch.arange(12)], 1)
     ref, ref_norms = reference_clipped_sum(D, x, y, t, units, max_norm)
     got, got_norms = ours(D, x, y, t, units, max_norm)

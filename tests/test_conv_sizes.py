@@ -37,3 +37,40 @@ def test_the_presets_sizes_keep_their_layers():
         assert set(D.state_dict()) == {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc.weight",
                                        "fc.bias", "embed.weight"}
         assert D.fc.in_features == 2 * 32 * (side // 4) ** 2
+
+
+def test_a_smaller_model_side_pools_for_d_and_upsamples_g():
+    """model_side (auto's rule 4 above 32 px): the pair works at s x s. D's logit for an image is the s px D's logit
+    for its average-pooled copy (a fixed function of one record: what the clipping bounds is unchanged), G's samples
+    are its s px samples upsampled to the data's side, and the layers are exactly those of an s px model."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    G = ConvGenerator((3, 64, 64), 10, latent_dim=16, width=8, model_side=32)
+    D = ConvProjectionDiscriminator((3, 64, 64), 10, width=8, groups=4, model_side=32)
+    G32 = ConvGenerator((3, 32, 32), 10, latent_dim=16, width=8)
+    D32 = ConvProjectionDiscriminator((3, 32, 32), 10, width=8, groups=4)
+    assert {k: v.shape for k, v in G.state_dict().items()} == {k: v.shape for k, v in G32.state_dict().items()}
+    assert {k: v.shape for k, v in D.state_dict().items()} == {k: v.shape for k, v in D32.state_dict().items()}
+    G32.load_state_dict(G.state_dict())
+    D32.load_state_dict(D.state_dict())
+    check_private_discriminator(D)
+    z, y = torch.randn(6, 16), torch.arange(6)
+    G.eval(), G32.eval()
+    x = G(z, y)
+    assert x.shape == (6, 3, 64, 64) and 0 <= x.min() and x.max() <= 1
+    small = G32(z, y)
+    torch.testing.assert_close(F.avg_pool2d(x, 2), small, atol=0.02, rtol=0)   # bilinear x2, pooled back: ~itself
+    torch.testing.assert_close(x, F.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False))
+    real = torch.rand(6, 3, 64, 64)
+    torch.testing.assert_close(D(real, y), D32(F.avg_pool2d(real, 2), y))
+    # detail finer than the model side does not reach D: images with the same 2 x 2 block means score the same
+    shuffled = real.clone()
+    shuffled[..., ::2, :], shuffled[..., 1::2, :] = real[..., 1::2, :], real[..., ::2, :]
+    torch.testing.assert_close(D(shuffled, y), D(real, y))
+    # sides the convolutions cannot take natively (not a multiple of 4, not square) work through the pooling
+    G, D = ConvGenerator((1, 30, 42), 10, 16, 8, model_side=28), ConvProjectionDiscriminator((1, 30, 42), 10, 8, 4, 28)
+    assert G(z, y).shape == (6, 1, 30, 42) and D(G(z, y), y).shape == (6,)
+    for bad in (30, 36, 6):
+        with pytest.raises(ValueError, match="model_side"):
+            ConvGenerator((1, 32, 32), 10, model_side=bad)

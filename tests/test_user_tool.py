@@ -129,6 +129,17 @@ def test_image_folder_sizes_and_architectures(mnist_small, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "side is a multiple of 4" in err and "30×30" in err and not (tmp_path / "b").exists()
     assert main(base + ["--image-size", "28", "--out", str(tmp_path / "c")]) == 0
+    # a model side below the images' takes any side: D pools each image to 28, G's samples come out at 30 x 30
+    conv = base[:2] + ["mnist-eps10"] + base[3:] + ["--image-size", "30", "--set", "model_side=28"]
+    assert main(conv + ["--out", str(tmp_path / "d")]) == 0
+    spec = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert spec["config"]["model_side"] == 28
+    assert main(["sample", str(tmp_path / "d"), "-n", "6", "--out", str(tmp_path / "d.npz")]) == 0
+    with np.load(tmp_path / "d.npz") as f:
+        assert f["x"].shape == (6, 30, 30)
+    assert main(conv[:-1] + ["model_side=36", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "at least model_side = 36 px a side, got 30×30" in err and not (tmp_path / "e").exists()
 
 
 # --- config files ---------------------------------------------------------------------------------------------------

@@ -86,6 +86,10 @@ ANCHOR_WEIGHT = 100.0
 # (7 x 7: 0.085) gained 0.4 to 6.3 points with the anchor, MNIST 2,000 (0.21) lost 6 at epsilon 1 (41.7 against
 # 47.9 %): anchored to noisy means, G learns the noise.
 MAX_RELEASED_PIXEL_NOISE = 0.12
+# Few classes: the same releases and anchors wherever the gradients are noisy and n is at most this, whatever the
+# records per class (a 3-class set of 6,000 images has 2,000 a class: before, it got no warm start at all, where 10
+# classes of 600 got both releases). Above it, with 2,000+ a class, the presets tuned at 60,000 stay as they are.
+FEW_CLASSES_MAX_N = 10_000
 # With those means, a second release: per-class mean embeddings of RFF_FEATURES random Fourier features of the same
 # pooled images (DP-MERF, FETA-Pro; privacy/mean_embedding.py), G matching them (squared MMD) in pretraining and at
 # every G step. It carries the shape of each class's distribution, not only its mean. MNIST n = 5,000, epsilon 1:
@@ -273,7 +277,9 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
     released = math.prod(image_shape)   # the warm start's pixels: full resolution unless pooled below
     means_noise, rff_noise, pixel_noise = (release_noise(n, epsilon, delta, batch, steps, image_shape, num_classes,
                                                          side) if side else (0.0, 0.0, math.inf))
-    if n / num_classes < WARM_START_MIN_PER_CLASS and side and pixel_noise <= MAX_RELEASED_PIXEL_NOISE:
+    few_per_class = n / num_classes < WARM_START_MIN_PER_CLASS
+    few_classes = not quiet and not few_per_class and n <= FEW_CLASSES_MAX_N
+    if (few_per_class or few_classes) and side and pixel_noise <= MAX_RELEASED_PIXEL_NOISE:
         changes |= {"warm_start_noise": means_noise, "warm_start_side": side, "warm_start_anchor": ANCHOR_WEIGHT,
                     "warm_start_rff_noise": rff_noise, "warm_start_rff_features": RFF_FEATURES,
                     "warm_start_rff_anchor": RFF_ANCHOR_WEIGHT}
@@ -281,10 +287,12 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
             f"; s lowered from {POOLED_NOISE:g} / {RFF_NOISE:g} to keep the noise per released pixel <= "
             f"{MAX_RELEASED_PIXEL_NOISE:g} and per embedding entry <= {MAX_EMBEDDING_NOISE:g} (the levels fitted at "
             f"500 per class), for at most {100 * MAX_EXTRA_SIGMA:g} % more sigma")
+        why = (f"{n / num_classes:.0f} records per class < {WARM_START_MIN_PER_CLASS}, too few for full-resolution "
+               "means" if few_per_class else
+               f"noisy gradients at n = {n} <= {FEW_CLASSES_MAX_N:,} (a few classes of a few thousand images: D's noisy "
+               "gradients teach the labels slowly)")
         reasons.append(f"DP warm start on {side} x {side} means (s = {means_noise:g}) and G anchored to them "
-                       f"(weight {ANCHOR_WEIGHT:g}): {n / num_classes:.0f} records per class < "
-                       f"{WARM_START_MIN_PER_CLASS}, too few for full-resolution means; coarse shapes keep each label"
-                       + lowered)
+                       f"(weight {ANCHOR_WEIGHT:g}): {why}; coarse shapes keep each label" + lowered)
         reasons.append(f"... and their per-class mean embeddings ({RFF_FEATURES} random Fourier features, s = "
                        f"{rff_noise:g}), G matching them (squared MMD, weight {RFF_ANCHOR_WEIGHT:g}): the shape of "
                        "each class's distribution, not only its mean (DP-MERF)")
