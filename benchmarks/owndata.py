@@ -86,15 +86,34 @@ def first_classes(data, k: int):
     return dataclasses.replace(kept, num_classes=k, name=f"{data.name}-{k}cls")
 
 
-def balanced_subset(data, n: int):
-    """n // K records of each class, drawn with a fixed public seed."""
+def class_shares(num_classes: int, imbalance: float) -> list[float]:
+    """Class k's share of the records: geometric from class 0 to class K-1, the first `imbalance` times the last
+    (1: balanced)."""
+    w = [imbalance ** (-k / (num_classes - 1)) for k in range(num_classes)]
+    return [v / sum(w) for v in w]
+
+
+def balanced_subset(data, n: int, imbalance: float = 1.0):
+    """n records, class k's share from class_shares (n // K each when balanced), drawn with a fixed public seed."""
     g = torch.Generator().manual_seed(SUBSET_SEED)
-    per_class = n // data.num_classes
+    counts = [n // data.num_classes] * data.num_classes if imbalance == 1 else \
+        [round(n * s) for s in class_shares(data.num_classes, imbalance)]
     picks = []
     for k in range(data.num_classes):
         idx = torch.nonzero(data.y == k).flatten()
-        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+        if counts[k] > len(idx):
+            raise SystemExit(f"class {k} has {len(idx)} records, fewer than the {counts[k]} asked for")
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:counts[k]]])
     return data.subset(torch.cat(picks).sort().values)
+
+
+def test_subset(test, imbalance: float):
+    """The real test set in the training subset's class proportions (all of it when balanced): accuracy is then
+    measured on the distribution the data owner has."""
+    if imbalance == 1:
+        return test
+    per_class = min(int((test.y == k).sum()) for k in range(test.num_classes))
+    return balanced_subset(test, int(per_class / max(class_shares(test.num_classes, imbalance))), imbalance)
 
 
 def append_rows(rows: list[str]) -> None:
@@ -112,6 +131,11 @@ def main() -> None:
     ap.add_argument("--preset", default="mnist-eps10", choices=PRESET_NAMES,
                     help="a preset, or auto: the recipe --preset auto chooses for this n, epsilon, shape and K")
     ap.add_argument("--classes", type=int, help="keep the first K classes only (a K-class set; default: all)")
+    ap.add_argument("--imbalance", type=float, default=1.0,
+                    help="unbalanced classes: class 0 has this many times the records of class K-1 (geometric "
+                         "shares between); the test set is subsampled to the same shares")
+    ap.add_argument("--uniform-samples-too", action="store_true",
+                    help="also evaluate the same generator with its samples' labels drawn uniformly (one more row)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="key=JSON change to the recipe")
     ap.add_argument("--threads", type=int, default=2)
@@ -127,8 +151,10 @@ def main() -> None:
     test = load(args.dataset, "test", args.data_dir)
     if args.classes:
         train_all, test = first_classes(train_all, args.classes), first_classes(test, args.classes)
-    name = args.dataset + (f" (first {args.classes} classes)" if args.classes else "")
-    train = balanced_subset(train_all, args.n)
+    name = args.dataset + (f" (first {args.classes} classes)" if args.classes else "") + \
+        (f" (unbalanced {args.imbalance:g}:1)" if args.imbalance != 1 else "")
+    test = test_subset(test, args.imbalance)
+    train = balanced_subset(train_all, args.n, args.imbalance)
     if args.preset == "auto":   # as `dpcgan train --dataset SUBSET --epsilon E` (auto, its default) would choose
         base, reasons = auto_config(len(train), tuple(train.x.shape[1:]), train.num_classes, args.epsilon)
         print("\n".join(f"auto: {r}" for r in reasons), flush=True)
@@ -140,7 +166,7 @@ def main() -> None:
         cfg = cfg.replace(steps=args.steps)
     recipe = args.preset + (f" + `{json.dumps(changes)}`" if changes else "") + \
         (f" (--steps {args.steps}: smoke test)" if args.steps else "")
-    classes = f"-{args.classes}cls" if args.classes else ""
+    classes = (f"-{args.classes}cls" if args.classes else "") + (f"-imb{args.imbalance:g}" if args.imbalance != 1 else "")
     out = Path(args.runs) / f"{args.dataset}{classes}-n{args.n}-eps{args.epsilon:g}-{args.preset}-s{args.seed}" \
         f"{'-' + str(abs(hash(json.dumps(changes, sort_keys=True))) % 10**6) if changes else ''}"
     wall = train_or_reuse(cfg, train, out, reuse=False)
@@ -155,6 +181,15 @@ def main() -> None:
     rows = [f"| {name} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe} "
             f"| {args.seed} | {report['noise_multiplier']:.4g} | {cfg.batch_size} | {report['d_steps']} "
             f"| **{100 * result['cnn']['accuracy']:.2f}** | {wall / 60:.1f} min " + stamp]
+    if args.uniform_samples_too:   # the same G, its samples' labels uniform: what the label prior alone changes
+        x, y = sample_synthetic(G, n_syn, [1.0 / train.num_classes] * train.num_classes,
+                                torch.Generator().manual_seed(args.seed))
+        uniform = evaluate_synthetic(x, y, train, test, num_classes=train.num_classes, seed=args.seed,
+                                     metrics=("cnn",), progress=True)
+        rows.append(f"| {name} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe}, the "
+                    f"same run sampled with uniform labels | {args.seed} | {report['noise_multiplier']:.4g} "
+                    f"| {cfg.batch_size} | {report['d_steps']} | **{100 * uniform['cnn']['accuracy']:.2f}** "
+                    f"| {wall / 60:.1f} min " + stamp)
     if not args.no_reference:
         # The same number of CNN updates as on the 10 n synthetic records: 4 epochs of those = 40 of the subset.
         epochs = round(CNNSettings().epochs * n_syn / args.n)

@@ -238,7 +238,7 @@ def test_noisy_runs_fit_the_time_budget(monkeypatch):
     assert auto_recipe.noisy_time_budget(5_000) == auto_recipe.noisy_time_budget(10_000) == 20.0
     assert auto_recipe.noisy_time_budget(40_000) == pytest.approx(40.0)
     # an image size whose shortest run cannot fit says so instead of claiming the budget (at 128 px natively: auto
-    # trains such images at 32 px, rule 4, so only a larger model side gets here)
+    # trains such images at 32 px, rule 5, so only a larger model side gets here)
     monkeypatch.setattr(auto_recipe, "MODEL_SIDE", 128)
     cfg, reasons = auto_config(5_000, (3, 128, 128), 10, 10.0)
     assert cfg.model_side == 0 and any("over the 20-min budget" in r for r in reasons)
@@ -289,7 +289,7 @@ def test_run_time_follows_the_discriminators_arithmetic_not_the_pixel_count():
 
 
 def test_images_over_32_px_train_at_32_px_and_odd_sides_at_a_multiple_of_4(monkeypatch, capsys):
-    """Rule 4: a D step at 64 px costs 4.6 times one at 28 px on a CPU, so natively the 20-min budget buys 64 px
+    """Rule 5: a D step at 64 px costs 4.6 times one at 28 px on a CPU, so natively the 20-min budget buys 64 px
     images at n = 5,000 a 300-step run where a 32 px model gets 1,000 steps of B 256; 128 px would not fit at all.
     Sides the convolutions cannot take (not a multiple of 4) are pooled to the next multiple of 4 below."""
     from dpcgan import auto_recipe
@@ -306,7 +306,7 @@ def test_images_over_32_px_train_at_32_px_and_odd_sides_at_a_multiple_of_4(monke
         # the warm start still releases statistics of the records themselves (pooled from their own side)
         assert cfg.warm_start_side == 8 and cfg.warm_start_clip == auto_recipe.warm_start_clip(shape[0] * 64)
     assert (cfg.batch_size, cfg.steps) == (256, 1000)
-    monkeypatch.setattr(auto_recipe, "MODEL_SIDE", 64)   # what 64 px got before rule 4: the short run
+    monkeypatch.setattr(auto_recipe, "MODEL_SIDE", 64)   # what 64 px got before rule 5: the short run
     native, _ = auto_config(5_000, (1, 64, 64), 10, 10.0)
     assert native.model_side == 0 and native.steps == 300
     monkeypatch.undo()
@@ -314,3 +314,23 @@ def test_images_over_32_px_train_at_32_px_and_odd_sides_at_a_multiple_of_4(monke
         assert auto_config(5_000, shape, 10, 10.0)[0].model_side == 0
     assert main(["presets", "--explain", "5000", "10", "--image-size", "64"]) == 0
     assert "  model side 32: G and D work at 32 x 32" in capsys.readouterr().out
+
+
+def test_few_classes_of_a_few_thousand_images_get_the_pooled_warm_start_too():
+    """Rule 3 once asked only n / K < 2,000, so 3 classes of 2,000 images got no warm start where 10 classes of 600
+    got both releases and their anchors. It now holds wherever the gradients are noisy and n <= 10,000; above that,
+    with 2,000+ records a class, the presets' recipe stays (20,000 and 60,000 in the docs table)."""
+    from dpcgan import auto_recipe
+    from dpcgan.config import resolve_plan
+
+    for n, k, eps in ((6_000, 3, 3.0), (5_000, 2, 10.0), (10_000, 5, 1.0)):
+        cfg, reasons = auto_config(n, (1, 28, 28), k, eps)
+        assert n / k >= auto_recipe.WARM_START_MIN_PER_CLASS and cfg.d_hidden == 64   # the noisy recipe
+        assert (cfg.warm_start_side, cfg.warm_start_anchor, cfg.warm_start_rff_anchor) == (7, 100.0, 10.0)
+        assert cfg.warm_start_noise == 15.0 and cfg.warm_start_rff_noise == 10.0      # cleaner than fitted: kept
+        assert any(f"noisy gradients at n = {n} <= 10,000" in r for r in reasons)
+        plan = resolve_plan(cfg, n, k)
+        assert eps * 0.99 < plan.planned_epsilon <= eps * (1 + 1e-9)   # the releases are inside the budget
+    for n, k in ((20_000, 10), (12_000, 3)):
+        cfg, reasons = auto_config(n, (1, 28, 28), k, 1.0)
+        assert cfg.warm_start_noise == 0 and any("DP warm start off (the mnist-eps1 recipe)" in r for r in reasons)

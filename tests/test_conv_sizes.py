@@ -40,7 +40,7 @@ def test_the_presets_sizes_keep_their_layers():
 
 
 def test_a_smaller_model_side_pools_for_d_and_upsamples_g():
-    """model_side (auto's rule 4 above 32 px): the pair works at s x s. D's logit for an image is the s px D's logit
+    """model_side (auto's rule 5 above 32 px): the pair works at s x s. D's logit for an image is the s px D's logit
     for its average-pooled copy (a fixed function of one record: what the clipping bounds is unchanged), G's samples
     are its s px samples upsampled to the data's side, and the layers are exactly those of an s px model."""
     import torch.nn.functional as F

@@ -137,6 +137,8 @@ def test_image_folder_sizes_and_architectures(mnist_small, tmp_path, capsys):
     assert main(["sample", str(tmp_path / "d"), "-n", "6", "--out", str(tmp_path / "d.npz")]) == 0
     with np.load(tmp_path / "d.npz") as f:
         assert f["x"].shape == (6, 30, 30)
+    assert main(["report", str(tmp_path / "d")]) == 0       # the model card says what the samples are
+    assert "G and D work at 28 x 28" in (tmp_path / "d" / "MODEL_CARD.md").read_text()
     assert main(conv[:-1] + ["model_side=36", "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
     assert "at least model_side = 36 px a side, got 30×30" in err and not (tmp_path / "e").exists()

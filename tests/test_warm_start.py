@@ -268,3 +268,49 @@ def test_an_anchored_run_costs_no_more_epsilon_and_resumes_to_the_same_generator
     off = cfg.replace(warm_start_noise=0.0)
     assert resolve_plan(off, 2000, 10).planned_epsilon == resolve_plan(off.replace(warm_start_anchor=0.0), 2000,
                                                                        10).planned_epsilon
+
+
+def test_warm_start_counts_are_the_label_prior_at_no_further_epsilon(mnist_small, tmp_path, monkeypatch):
+    """--label-prior warm-start-counts (auto's choice with a warm start): the fakes' labels, G's pretraining and the
+    samples follow the class proportions of the warm start's noisy integer counts, clamped and normalised. It is
+    post-processing of that release: the same ledger events and epsilon as a uniform prior. On unbalanced data the
+    prior follows the imbalance (a uniform synthetic set would teach a classifier the wrong base rates)."""
+    from dpcgan.privacy.label_histogram import prior_from_counts
+
+    keep = torch.cat([torch.nonzero(mnist_small.y == k).flatten()[: (150 if k < 2 else 25)] for k in range(10)])
+    unbalanced = mnist_small.subset(keep.sort().values)
+    cfg = tiny(steps=6, warm_start_noise=3.0, warm_start_steps=2, label_prior="warm-start-counts",
+               checkpoint_every=3, log_every=3)
+    released, pretrained_with = [], []
+    real_release, real_pretrain = loop_module.noisy_class_release, loop_module.pretrain_generator
+    monkeypatch.setattr(loop_module, "noisy_class_release",
+                        lambda *a, **k: released.append(real_release(*a, **k)) or released[-1])
+    monkeypatch.setattr(loop_module, "pretrain_generator",
+                        lambda G, means, **k: pretrained_with.append(k["prior"].tolist()) or real_pretrain(G, means, **k))
+    train(cfg, unbalanced, tmp_path / "counts", progress=False)
+    monkeypatch.undo()
+    (_, counts), = released
+    expected = prior_from_counts(counts.tolist())
+    report = json.loads((tmp_path / "counts" / "privacy.json").read_text())
+    ckpt = torch.load(tmp_path / "counts" / "generator.pt", weights_only=True)
+    assert ckpt["label_prior"] == expected == report["fake_samples"]["label_prior"]
+    assert pretrained_with == [pytest.approx(expected)]
+    assert report["fake_samples"]["label_prior_source"] == "warm-start-counts"
+    assert "warm start's noisy class counts" in report["fake_samples"]["note"]
+    assert min(expected[:2]) > 3 * max(expected[2:])          # 150 against 25 records, noise std 3 sqrt(2)
+    from dpcgan.report.statement import label_prior_sentence
+
+    config = json.loads((tmp_path / "counts" / "config.json").read_text())
+    said = label_prior_sentence(config, report, [str(k) for k in range(10)])
+    assert "warm start's noisy counts" in said and f"0 {100 * expected[0]:.1f} %" in said
+    train(cfg.replace(label_prior="uniform"), unbalanced, tmp_path / "uniform", progress=False)
+    uniform = json.loads((tmp_path / "uniform" / "privacy.json").read_text())
+    assert report["events"] == uniform["events"] and report["epsilon"] == uniform["epsilon"]
+    # resumed after its first checkpoint: the prior comes back from the checkpoint, the release is not redrawn
+    train_interrupted(cfg, unbalanced, tmp_path / "resumed", monkeypatch, 4)
+    train(cfg, unbalanced, tmp_path / "resumed", progress=False, resume=True)
+    assert_same_run(tmp_path / "counts", tmp_path / "resumed", log_every=3, steps=6)
+    assert torch.load(tmp_path / "resumed" / "generator.pt", weights_only=True)["label_prior"] == expected
+    for bad in (cfg.replace(warm_start_noise=0.0), cfg.replace(mode="off")):
+        with pytest.raises(ConfigError, match="warm-start-counts"):
+            resolve_plan(bad, 2000, 10)

@@ -22,12 +22,13 @@ epsilon) once sigma is large), and the samples become blobs. The rule below re-p
    pooled means carry each class's coarse shape for little epsilon. With them, per-class mean embeddings of
    random Fourier features of the same pooled images (a second release), which G matches too (squared MMD).
    Where fewer records per class or colour leave more noise on them than where they were fitted, their s is
-   lowered to the fitted levels if that is cheap (release_noise), else rule 3 stays off.
-4. The model side: images larger than MODEL_SIDE px are trained at MODEL_SIDE (D average-pools each image to it, G's
+   lowered to the fitted levels if that is cheap (release_noise), else rule 3 stays off. Few classes: the same
+   wherever the gradients are noisy and n <= FEW_CLASSES_MAX_N, whatever the records per class.
+4. delta = min(1e-5, 0.1 / n) unless given; the headline accounting is PLD (the same promise with less noise).
+5. The model side: images larger than MODEL_SIDE px are trained at MODEL_SIDE (D average-pools each image to it, G's
    samples are upsampled to the data's side), and a side that is not a multiple of 4 at the largest one below it.
    A 64 px D step costs 4.6 times a 28 px one on a CPU: within the time budget a native 64 px run got 300 steps of
    B 256 where a 32 px model gets 1,000.
-5. delta = min(1e-5, 0.1 / n) unless given; the headline accounting is PLD (the same promise with less noise).
 
 Nothing here reads a record: n is public by assumption (as in every DP-SGD analysis with Poisson sampling), and the
 shape and label set are public inputs. `dpcgan presets --explain N EPS` prints the choices and their reasons.
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from .errors import ConfigError, PrivacyBudgetError
 from .models.conv import discriminator_macs
 from .privacy import accountant
+from .privacy.label_histogram import WARM_START_COUNTS
 
 NAME = "auto"
 BATCHES = (64, 128, 256, 512, 1024)
@@ -105,7 +107,7 @@ RFF_ANCHOR_WEIGHT = 10.0
 # raised above the defaults (less noise than fitted pulled G too hard onto the targets: docs/auto.md).
 MAX_EMBEDDING_NOISE = RFF_NOISE / 500
 MAX_EXTRA_SIGMA = 0.02
-MODEL_SIDE = 32                   # the largest side G and D work at (larger images are pooled to it: rule 4)
+MODEL_SIDE = 32                   # the largest side G and D work at (larger images are pooled to it: rule 5)
 
 
 @dataclass(frozen=True)
@@ -308,4 +310,8 @@ def choose(n: int, epsilon: float, image_shape: tuple[int, int, int], num_classe
     changes["warm_start_clip"] = clip
     if changes["warm_start_noise"]:
         reasons.append(f"warm-start clip {clip:g}: 8 (MNIST's) scaled by sqrt(released pixels / 784)")
+        changes["label_prior"] = WARM_START_COUNTS
+        reasons.append("labels in the class proportions of the warm start's noisy counts (fakes and samples): "
+                       "a user's classes are often unbalanced, and a uniform synthetic set then teaches a classifier "
+                       "the wrong base rates; the counts are already released (no further epsilon)")
     return AutoChoice(changes=changes, reasons=reasons, noise_per_coordinate=per_coord)

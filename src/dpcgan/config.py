@@ -19,7 +19,7 @@ from .data.sampler import poisson_sample_rate
 from .errors import ConfigError, PrivacyBudgetError
 from .privacy import accountant, pld
 from .privacy.events import SampledGaussianEvent
-from .privacy.label_histogram import DP_HISTOGRAM
+from .privacy.label_histogram import DP_HISTOGRAM, WARM_START_COUNTS
 from .privacy.marginal_budget import plan_marginal_releases
 from .privacy.schema_release import SchemaRelease
 
@@ -61,7 +61,8 @@ class TrainConfig:
                                         # keeps the preset's sigma this way and only changes the run's length
     conversion: str = "classic"         # accounting that enforces the budget (headline): RDP "classic" or "opacus", or "pld"
     label_prior: str = "uniform"        # fake-label distribution: 'uniform', a file of K public weights, or
-                                        # 'dp-histogram': the label counts + N(0, s^2) each, its cost in the budget
+                                        # 'dp-histogram': the label counts + N(0, s^2) each, its cost in the budget;
+                                        # 'warm-start-counts': the DP warm start's noisy counts (no extra release)
     label_histogram_noise: float = 100.0    # s, the noise std per count of the DP label histogram (sensitivity 1)
     # optimisation (none of these touch the privacy analysis: it depends on q, sigma, C and the D step count only)
     d_optimizer: str = "sgd"            # 'sgd' (the paper) or 'adam' on the noisy clipped gradient
@@ -402,6 +403,11 @@ def validate(cfg: TrainConfig) -> None:
                               "data's own side")
     if cfg.warm_start_side < 0:
         raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
+    if cfg.label_prior == WARM_START_COUNTS and (cfg.mode == "off" or not cfg.warm_start_noise
+                                                 or cfg.arch == MARGINAL_ARCH):
+        raise ConfigError("--label-prior warm-start-counts takes the DP warm start's noisy class counts as the prior: "
+                          "it needs a private run with the warm start (warm_start_noise > 0); use 'uniform' or "
+                          "'dp-histogram' otherwise")
     if cfg.label_prior == DP_HISTOGRAM:
         if cfg.mode == "off":
             raise ConfigError("--label-prior dp-histogram is for private runs; --mode off can use the counts directly")
@@ -565,7 +571,7 @@ def resolve_plan(cfg: TrainConfig, n: int, num_classes: int, *,
     # A DP label histogram is drawn at the start of training (privacy/label_histogram.py); until then the plan
     # holds no prior. Its RDP, and that of a DP-drafted schema (released before training), are part of the budget
     # every D step is calibrated and checked against.
-    dp_prior = cfg.label_prior == DP_HISTOGRAM
+    dp_prior = cfg.label_prior in (DP_HISTOGRAM, WARM_START_COUNTS)   # drawn at the start of training
     prior = [] if dp_prior else load_label_prior(cfg.label_prior, num_classes)
     releases = full_data_releases(cfg, schema_release)
     if releases and cfg.mode != "off" and cfg.target_epsilon is not None:

@@ -49,6 +49,8 @@ def describe_prior(run: str, labels: str) -> str:
         return "labels drawn from the prior the run trained with"
     if trained == "dp-histogram":
         return "labels drawn from the run's DP label histogram (covered by its epsilon)"
+    if trained == "warm-start-counts":
+        return "labels drawn from the DP warm start's noisy class counts (covered by the run's epsilon)"
     if trained == "uniform":
         return ("labels drawn uniformly (the run's public prior; train with --label-prior dp-histogram to learn the "
                 "class proportions)")

@@ -56,8 +56,9 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, help="number of D steps")
     p.add_argument("--delta", type=float, help="delta (must be < 1/n; default 1e-5)")
     p.add_argument("--batch-size", type=int, help="expected real batch size B (q = B/n)")
-    p.add_argument("--label-prior", help="fake-label prior: 'uniform', a file of K public weights, or 'dp-histogram' "
-                   "(noisy label counts; its cost is composed into epsilon)")
+    p.add_argument("--label-prior", help="fake-label prior: 'uniform', a file of K public weights, 'dp-histogram' "
+                   "(noisy label counts; its cost is composed into epsilon) or 'warm-start-counts' (the DP warm "
+                   "start's noisy counts: no further release; auto's choice with a warm start)")
     p.add_argument("--label-histogram-noise", type=float, help="noise std per count of the DP label histogram")
     p.add_argument("--d-steps-per-g", type=int, help="D steps per G step (each D step is a fresh, accounted batch)")
     p.add_argument("--num-classes", type=int, help="number of classes K of your own dataset: the label set 0..K-1 "

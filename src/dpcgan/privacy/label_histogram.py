@@ -14,6 +14,9 @@ import torch
 from .discrete_gaussian import add_discrete_gaussian
 
 DP_HISTOGRAM = "dp-histogram"  # the --label-prior value that selects this mechanism
+# The DP warm start's release already holds noisy integer class counts (privacy/class_means.py): with this
+# --label-prior value they are the prior (clamped, normalised: post-processing, no further release).
+WARM_START_COUNTS = "warm-start-counts"
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from .. import __version__
 from .accountant import CONVERSIONS, ORDERS, PrivacyLedger
-from .label_histogram import DP_HISTOGRAM
+from .label_histogram import DP_HISTOGRAM, WARM_START_COUNTS
 from .schema_release import SCHEMA_FROM_ROWS, schema_declared_public, schema_read_without_dp
 
 MECHANISMS = {
@@ -171,6 +171,9 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
             "label_prior_source": cfg.label_prior,
             "note": ("fake labels come from the DP label histogram (accounted above), latents from N(0, I); no fake "
                      "depends on real records otherwise" if dp_histogram else
+                     "fake labels come from the DP warm start's noisy class counts (clamped at 0 and normalised: "
+                     "post-processing of that release, accounted above), latents from N(0, I); no fake depends on "
+                     "real records otherwise" if cfg.label_prior == WARM_START_COUNTS else
                      "fake labels and latents come from public distributions, never from real records"),
         },
         "generator": "trained only through D (post-processing): fresh latents, public labels, no real data"

@@ -73,7 +73,10 @@ def _image_body(run: RunFiles, st: Statement) -> list[str]:
     out = ["## Model and data", ""]
     out += _bullets([
         f"Architecture: {model.get('arch', cfg.get('arch'))}, latent dimension {model.get('latent_dim')}, "
-        f"image shape {' x '.join(str(s) for s in run.image_shape)}.",
+        f"image shape {' x '.join(str(s) for s in run.image_shape)}" + (
+            f" (G and D work at {model['model_side']} x {model['model_side']}: D average-pools each image to it, G's "
+            "samples are upsampled bilinearly, so detail finer than that is not modelled)."
+            if model.get("model_side") else "."),
         f"Classes ({run.num_classes}): {_text(', '.join(run.label_names))}.",
         f"Training data: {_text(cfg.get('dataset'))} ({p.get('assumed_public', {}).get('n')} records; named, not located).",
         f"Training: mode {cfg.get('mode')}, expected batch size {cfg.get('batch_size')}, "

@@ -157,5 +157,8 @@ def label_prior_sentence(config: dict[str, Any], privacy: dict[str, Any], label_
     if source == "dp-histogram":
         return ("Sampling: labels drawn from the run's DP label histogram (released with noise, covered by the run's "
                 f"ε){': ' + shares if shares else ''}.")
+    if source == "warm-start-counts":
+        return ("Sampling: labels drawn in the class proportions of the DP warm start's noisy counts (released with "
+                f"its per-class means, covered by the run's ε){': ' + shares if shares else ''}.")
     return (f"Sampling: labels drawn from the public prior weights the run trained with ({source.rsplit('/', 1)[-1]})"
             f"{': ' + shares if shares else ''}.")

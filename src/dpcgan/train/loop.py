@@ -27,7 +27,7 @@ from ..privacy.accountant import PrivacyLedger
 from ..privacy.class_means import means_from_release, noisy_class_release, pooled_shape
 from ..privacy.mean_embedding import (default_bandwidth, embeddings_from_release, noisy_class_embedding_sums,
                                       rff_frequencies)
-from ..privacy.label_histogram import noisy_label_prior
+from ..privacy.label_histogram import WARM_START_COUNTS, noisy_label_prior, prior_from_counts
 from ..privacy.report import privacy_report
 from ..privacy.schema_release import schema_release
 from ..rng import make_generators
@@ -232,6 +232,9 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                                                                     cfg.label_histogram_noise, gens.noise),
                                           share=world.size > 1)
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.label_histogram_noise, release="label-histogram")
+    if cfg.label_prior == WARM_START_COUNTS:
+        # a resumed run has it in the checkpoint; a fresh one takes it from the warm start's release, below
+        label_prior = ckpt["label_prior"] if ckpt is not None else [1.0 / data.num_classes] * data.num_classes
     prior = torch.tensor(label_prior, dtype=torch.float, device=device)
     warm_start_means = ckpt.get("warm_start_means") if ckpt is not None else None
     warm_start_embedding = ckpt.get("warm_start_embedding") if ckpt is not None else None
@@ -240,8 +243,11 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             print(f"DP warm start: releasing per-class means (noise multiplier {cfg.warm_start_noise:g}), then "
                   f"{cfg.warm_start_steps} G steps towards them ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        warm_start_means, warm_start_embedding = _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world,
-                                                             private, device)
+        warm_start_means, warm_start_embedding, counts = _warm_start(cfg, spec, data, G, G_ema, prior, gens,
+                                                                     ledger, world, private, device)
+        if cfg.label_prior == WARM_START_COUNTS:   # set inside _warm_start before G's pretraining; kept for the files
+            label_prior = prior_from_counts(counts.tolist())
+            prior = torch.tensor(label_prior, dtype=torch.float, device=device)
         if progress:
             print(f"DP warm start done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     mean_anchor = embedding_anchor = None   # G keeps matching the warm start's releases (post-processing)
@@ -395,10 +401,11 @@ def _embedding_anchor(embedding: dict, side: int | None, weight: float, device) 
 
 
 def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
-                device) -> tuple[torch.Tensor, dict | None]:
+                device) -> tuple[torch.Tensor, dict | None, torch.Tensor]:
     """Release the DP per-class means (one ledger event) and, with warm_start_rff_noise, the per-class mean
-    embeddings (a second one), then pretrain G towards them (post-processing). Returns the released means and
-    {"frequencies", "embeddings"} (or None): G's anchors, if any, keep matching them."""
+    embeddings (a second one), then pretrain G towards them (post-processing). Returns the released means,
+    {"frequencies", "embeddings"} (or None): G's anchors, if any, keep matching them, and the released noisy
+    counts (with --label-prior warm-start-counts, the prior of G's pretraining and of every fake after it)."""
     if world.size > 1:
         raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
                           "torchrun, or set warm_start_noise = 0")
@@ -415,6 +422,8 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
                                value_range=(0.0, 1.0) if spec.schema is None else None)
     if private:
         ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise, release="warm-start")
+    if cfg.label_prior == WARM_START_COUNTS:   # post-processing of the counts just released
+        prior = torch.tensor(prior_from_counts(counts.tolist()), dtype=torch.float, device=device)
     embedding = extra = None
     if cfg.warm_start_rff_noise:
         # The frequencies are public: drawn from the initialisation stream, never from the data.
@@ -435,7 +444,7 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side, extra=extra)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
         G_ema.load_state_dict(G.state_dict())
-    return means.cpu(), embedding
+    return means.cpu(), embedding, counts
 
 
 def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:
