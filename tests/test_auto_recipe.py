@@ -329,8 +329,10 @@ def test_few_classes_of_a_few_thousand_images_get_the_pooled_warm_start_too():
         assert (cfg.warm_start_side, cfg.warm_start_anchor, cfg.warm_start_rff_anchor) == (7, 100.0, 10.0)
         assert cfg.warm_start_noise == 15.0 and cfg.warm_start_rff_noise == 10.0      # cleaner than fitted: kept
         assert any(f"noisy gradients at n = {n} <= 10,000" in r for r in reasons)
+        assert cfg.label_prior == "warm-start-counts"   # the classes' proportions, from the counts already released
         plan = resolve_plan(cfg, n, k)
         assert eps * 0.99 < plan.planned_epsilon <= eps * (1 + 1e-9)   # the releases are inside the budget
     for n, k in ((20_000, 10), (12_000, 3)):
         cfg, reasons = auto_config(n, (1, 28, 28), k, 1.0)
         assert cfg.warm_start_noise == 0 and any("DP warm start off (the mnist-eps1 recipe)" in r for r in reasons)
+        assert cfg.label_prior == "uniform"               # no counts released: the public uniform prior
