@@ -311,6 +311,7 @@ def test_warm_start_counts_are_the_label_prior_at_no_further_epsilon(mnist_small
     train(cfg, unbalanced, tmp_path / "resumed", progress=False, resume=True)
     assert_same_run(tmp_path / "counts", tmp_path / "resumed", log_every=3, steps=6)
     assert torch.load(tmp_path / "resumed" / "generator.pt", weights_only=True)["label_prior"] == expected
-    for bad in (cfg.replace(warm_start_noise=0.0), cfg.replace(mode="off")):
-        with pytest.raises(ConfigError, match="warm-start-counts"):
-            resolve_plan(bad, 2000, 10)
+    with pytest.raises(ConfigError, match="warm-start-counts"):
+        resolve_plan(cfg.replace(mode="off"), 2000, 10)
+    # inert without the warm start, like its anchors (`--set warm_start_noise=0` over auto): the uniform prior
+    assert cfg.replace(warm_start_noise=0.0).label_prior == "uniform"

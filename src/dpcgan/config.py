@@ -128,6 +128,12 @@ class TrainConfig:
                                         # (single process; 0 disables), so that short runs can be resumed too
     progress_grids: int = 8             # sample grids saved during training (RUN/progress/), evenly spaced; 0: none
 
+    def __post_init__(self):
+        # The warm start's counts prior is inert without the warm start, like its anchors: `--set
+        # warm_start_noise=0` over auto then gives the public uniform prior (and config.json says so), not an error.
+        if self.label_prior == WARM_START_COUNTS and not self.warm_start_noise:
+            object.__setattr__(self, "label_prior", "uniform")
+
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
@@ -403,11 +409,9 @@ def validate(cfg: TrainConfig) -> None:
                               "data's own side")
     if cfg.warm_start_side < 0:
         raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
-    if cfg.label_prior == WARM_START_COUNTS and (cfg.mode == "off" or not cfg.warm_start_noise
-                                                 or cfg.arch == MARGINAL_ARCH):
+    if cfg.label_prior == WARM_START_COUNTS and (cfg.mode == "off" or cfg.arch == MARGINAL_ARCH):
         raise ConfigError("--label-prior warm-start-counts takes the DP warm start's noisy class counts as the prior: "
-                          "it needs a private run with the warm start (warm_start_noise > 0); use 'uniform' or "
-                          "'dp-histogram' otherwise")
+                          "it needs a private run with the warm start; use 'uniform' or 'dp-histogram' otherwise")
     if cfg.label_prior == DP_HISTOGRAM:
         if cfg.mode == "off":
             raise ConfigError("--label-prior dp-histogram is for private runs; --mode off can use the counts directly")
