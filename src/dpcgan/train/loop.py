@@ -243,10 +243,10 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
             print(f"DP warm start: releasing per-class means (noise multiplier {cfg.warm_start_noise:g}), then "
                   f"{cfg.warm_start_steps} G steps towards them ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        warm_start_means, warm_start_embedding, counts = _warm_start(cfg, spec, data, G, G_ema, prior, gens,
-                                                                     ledger, world, private, device)
-        if cfg.label_prior == WARM_START_COUNTS:   # set inside _warm_start before G's pretraining; kept for the files
-            label_prior = prior_from_counts(counts.tolist())
+        warm_start_means, warm_start_embedding, counts_prior = _warm_start(cfg, spec, data, G, G_ema, prior, gens,
+                                                                           ledger, world, private, device)
+        if counts_prior is not None:   # --label-prior warm-start-counts: every fake from here on, and the files
+            label_prior = counts_prior
             prior = torch.tensor(label_prior, dtype=torch.float, device=device)
         if progress:
             print(f"DP warm start done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
@@ -401,11 +401,11 @@ def _embedding_anchor(embedding: dict, side: int | None, weight: float, device) 
 
 
 def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
-                device) -> tuple[torch.Tensor, dict | None, torch.Tensor]:
+                device) -> tuple[torch.Tensor, dict | None, list[float] | None]:
     """Release the DP per-class means (one ledger event) and, with warm_start_rff_noise, the per-class mean
     embeddings (a second one), then pretrain G towards them (post-processing). Returns the released means,
-    {"frequencies", "embeddings"} (or None): G's anchors, if any, keep matching them, and the released noisy
-    counts (with --label-prior warm-start-counts, the prior of G's pretraining and of every fake after it)."""
+    {"frequencies", "embeddings"} (or None): G's anchors, if any, keep matching them, and with --label-prior
+    warm-start-counts the prior made of the released noisy counts (G's pretraining already used it), else None."""
     if world.size > 1:
         raise ConfigError("the DP warm start (warm_start_noise) runs in a single process for now: train without "
                           "torchrun, or set warm_start_noise = 0")
@@ -422,8 +422,10 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
                                value_range=(0.0, 1.0) if spec.schema is None else None)
     if private:
         ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_noise, release="warm-start")
+    counts_prior = None
     if cfg.label_prior == WARM_START_COUNTS:   # post-processing of the counts just released
-        prior = torch.tensor(prior_from_counts(counts.tolist()), dtype=torch.float, device=device)
+        counts_prior = prior_from_counts(counts.tolist())
+        prior = torch.tensor(counts_prior, dtype=torch.float, device=device)
     embedding = extra = None
     if cfg.warm_start_rff_noise:
         # The frequencies are public: drawn from the initialisation stream, never from the data.
@@ -444,7 +446,7 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side, extra=extra)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
         G_ema.load_state_dict(G.state_dict())
-    return means.cpu(), embedding, counts
+    return means.cpu(), embedding, counts_prior
 
 
 def summarize(d_stats: dict, g_loss: torch.Tensor, world: World, private: bool) -> dict:
