@@ -12,11 +12,14 @@ from torch import nn
 from dpcgan.config import preset, resolve_plan
 from dpcgan.errors import ConfigError
 from dpcgan.models import FCDiscriminator, FCGenerator, ModelSpec, build_models, check_private_discriminator
+from dpcgan.models.conv import ConvProjectionDiscriminator
 from dpcgan.privacy import accountant
 from dpcgan.privacy import pld as dpcgan_pld
 from dpcgan.privacy.accountant import PrivacyLedger
 from dpcgan.train import DStepSettings, d_gradient_sum, discriminator_step, train
 from dpcgan.train import loop as loop_module
+from dpcgan.train.losses import d_row_losses
+from dpcgan.train.steps import mismatched_labels
 
 
 def flat(grads: dict) -> torch.Tensor:
@@ -47,6 +50,47 @@ def test_removing_one_record_moves_the_pre_noise_sum_by_at_most_C(mode):
     assert max(diffs) >= 0.99 * C  # clipping was active: the bound is attained, the test is not vacuous
 
 
+def test_a_records_mismatched_label_row_shares_its_clipping_unit():
+    """d_mismatch: record i's (x_i, y_i) row and its (x_i, y'_i) row are clipped together. The clipped sum equals an
+    explicit per-unit reference, and removing one record moves it by at most C (attained: clipping was active)."""
+    torch.manual_seed(0)
+    D = ConvProjectionDiscriminator((1, 28, 28), 10, width=8).double()
+    m, f, C, w = 6, 5, 0.05, 0.7
+    real_x, real_y = torch.rand(m, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (m,))
+    fake_x, fake_y = torch.rand(f, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (f,))
+    wrong_y = mismatched_labels(real_y, 10, torch.Generator().manual_seed(1))
+    assert (wrong_y != real_y).all()
+    full, _, stats = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode="split", max_grad_norm=C, mismatch=w,
+                                    mismatch_y=wrong_y)
+    assert int(stats["units"]) == m + f
+    params = [p for p in D.parameters() if p.requires_grad]
+    reference = [torch.zeros_like(p) for p in params]
+
+    def add_clipped(loss):
+        g = torch.autograd.grad(loss, params)
+        scale = min(1.0, C / float(torch.sqrt(sum((x ** 2).sum() for x in g))))
+        for r, x in zip(reference, g):
+            r += scale * x
+
+    one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    for i in range(m):
+        add_clipped(d_row_losses(D(real_x[i:i + 1], real_y[i:i + 1]), one).sum()
+                    + w * d_row_losses(D(real_x[i:i + 1], wrong_y[i:i + 1]), zero).sum())
+    for j in range(f):
+        add_clipped(d_row_losses(D(fake_x[j:j + 1], fake_y[j:j + 1]), zero).sum())
+    assert torch.allclose(flat(full), torch.cat([r.flatten() for r in reference]), rtol=1e-6, atol=1e-9)
+    diffs = []
+    for i in range(m):
+        keep = torch.arange(m) != i
+        without, _, _ = d_gradient_sum(D, real_x[keep], real_y[keep], fake_x, fake_y, mode="split", max_grad_norm=C,
+                                       mismatch=w, mismatch_y=wrong_y[keep])
+        diffs.append(float((flat(full) - flat(without)).norm()))
+    assert C * 0.99 <= max(diffs) <= C * (1 + 1e-9)
+    with pytest.raises(ValueError, match="split"):
+        d_gradient_sum(D, real_x, real_y, real_x, real_y, mode="joint", max_grad_norm=C, mismatch=w,
+                       mismatch_y=wrong_y)
+
+
 class RecordingGenerator(nn.Module):
     """Wraps G and records every (z, y) it is asked to generate from."""
 
@@ -63,7 +107,7 @@ class RecordingGenerator(nn.Module):
         return self.G(z, y)
 
 
-def run_recorded(data, steps=6, mode="split"):
+def run_recorded(data, steps=6, mode="split", mismatch=0.0, n_for_rate=None):
     cfg = preset("paper").replace(batch_size=50, steps=steps, target_epsilon=None, seed=7, mode=mode)
     plan = resolve_plan(cfg, len(data), data.num_classes)
     from dpcgan.rng import make_generators
@@ -76,7 +120,7 @@ def run_recorded(data, steps=6, mode="split"):
     d_opt, g_opt = torch.optim.SGD(D.parameters(), lr=0.1), torch.optim.Adam(G.parameters(), lr=1e-3)
     sampler = PoissonSampler(data, plan.sample_rate, gens.sampling)
     prior = torch.tensor(plan.label_prior)
-    settings = DStepSettings(mode, cfg.batch_size, cfg.max_grad_norm, plan.noise_multiplier)
+    settings = DStepSettings(mode, cfg.batch_size, cfg.max_grad_norm, plan.noise_multiplier, mismatch=mismatch)
     from dpcgan.train.steps import generator_step
 
     for _ in range(steps):
@@ -96,6 +140,16 @@ def test_fake_half_and_generator_inputs_do_not_depend_on_private_data(mnist_smal
     for (za, ya), (zb, yb) in zip(a, b):
         assert torch.equal(za, zb) and torch.equal(ya, yb)
         assert len(ya) == 50  # the public fake count B, whatever the Poisson batch size was
+
+
+def test_mismatched_labels_do_not_move_the_public_latent_stream(mnist_small):
+    """d_mismatch draws one wrong label per real record, a private count, from a per-step subgenerator: G's inputs
+    are the same whatever the records and however many were sampled (here 40 fewer records, so other batches)."""
+    fewer = mnist_small.subset(torch.arange(len(mnist_small) - 40))
+    a, b = run_recorded(mnist_small, mismatch=1.0), run_recorded(fewer, mismatch=1.0)
+    assert len(a) == len(b) == 12
+    for (za, ya), (zb, yb) in zip(a, b):
+        assert torch.equal(za, zb) and torch.equal(ya, yb)
 
 
 def test_empty_poisson_batch_still_takes_a_noisy_step():

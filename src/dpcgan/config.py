@@ -90,6 +90,8 @@ class TrainConfig:
     bn_recalibrate: int = 0             # batches of 512 public fakes to re-estimate G's BatchNorm statistics for
                                         # the released weights before saving; 0: keep the last raw G's statistics
     mode_seeking: float = 0.0           # weight of Mao et al.'s mode-seeking term in G's loss (against collapse)
+    d_mismatch: float = 0.0             # weight of each real record's mismatched-label row in D's loss (target
+                                        # fake, in the record's own clipping unit: train/steps.py); 0: off
     # DP warm start (issue #11): one Gaussian release of per-class mean records (noise multiplier
     # warm_start_noise, each record clipped to L2 norm warm_start_clip; its cost composed with the D steps and
     # included when sigma is calibrated), then warm_start_steps G steps matching G's per-class means to them
@@ -380,6 +382,11 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"bn_recalibrate must be >= 0 (got {cfg.bn_recalibrate})")
     if not (cfg.mode_seeking >= 0 and math.isfinite(cfg.mode_seeking)):
         raise ConfigError(f"mode_seeking must be >= 0 (got {cfg.mode_seeking})")
+    if not (cfg.d_mismatch >= 0 and math.isfinite(cfg.d_mismatch)):
+        raise ConfigError(f"d_mismatch must be a finite weight >= 0 (got {cfg.d_mismatch}); 0 turns it off")
+    if cfg.d_mismatch > 0 and cfg.mode == "joint":
+        raise ConfigError("d_mismatch needs --mode split (or off): a joint unit already pairs each record with a "
+                          "fake; set d_mismatch=0 or use split clipping")
     if cfg.g_batch_size is not None and cfg.g_batch_size < 1:
         raise ConfigError(f"g_batch_size must be >= 1 (got {cfg.g_batch_size})")
     if cfg.warm_start_noise:

@@ -273,4 +273,8 @@ def lever_notes(cfg) -> dict:
                                      if cfg.warm_start_rff_anchor else "") if cfg.warm_start_rff_noise else ""))
     if cfg.mode_seeking > 0:
         notes["mode_seeking"] = f"G's loss adds {cfg.mode_seeking:g} x the mode-seeking term: G-only, post-processing"
+    if cfg.d_mismatch > 0:
+        notes["d_mismatch"] = (f"each real record also enters D with a wrong label drawn at random (target fake, loss "
+                               f"weight {cfg.d_mismatch:g}) in the same clipping unit as the record itself: the unit "
+                               "is still one record's gradient clipped to C, so the sensitivity is unchanged")
     return notes

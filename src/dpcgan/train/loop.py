@@ -40,8 +40,8 @@ from .result import TrainResult, run_config
 from .losses import Anchors, ClassEmbeddingAnchor, ClassMeanAnchor
 from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
-from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
-                    public_labels, public_latent)
+from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, mismatched_labels,
+                    public_fake_batch, public_labels, public_latent, step_subgenerator)
 
 # fakes on which the adaptive n_D reads D's accuracy at each G step (public; Bie et al. use a batch)
 ADAPTIVE_PROBE_FAKES = 256
@@ -265,7 +265,8 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
     anchor = Anchors.of(mean_anchor, embedding_anchor)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
-                             normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None)
+                             normalize_gamma=cfg.normalize_gamma if cfg.clipping == "normalize" else None,
+                             mismatch=cfg.d_mismatch)
     # The G-step schedule: d_since_g D steps taken since the last G step, n_d of them wanted (fixed, or adaptive).
     scheduler = DStepScheduler(cfg.d_steps_per_g, cfg.adaptive_d_threshold, cfg.adaptive_d_grace) \
         if cfg.adaptive_d_steps else None
@@ -302,8 +303,10 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 # G has not changed since these fakes were drawn: the same public function of G and fresh latents
                 if reused_fakes is None or d_since_g == 0:
                     reused_fakes = public_fake_batch(G, world.share(cfg.batch_size), prior, gens.latent)
+                mismatch_y = mismatched_labels(real_y, data.num_classes, step_subgenerator(gens.latent)) \
+                    if cfg.d_mismatch > 0 else None
                 d_stats = discriminator_update(D, d_opt, real_x, real_y, *reused_fakes, settings=settings,
-                                               noise_gen=gens.noise, world=world)
+                                               noise_gen=gens.noise, world=world, mismatch_y=mismatch_y)
             else:
                 d_stats = discriminator_step(D, d_opt, G, real_x, real_y, settings=settings, prior=prior,
                                              latent_gen=gens.latent, noise_gen=gens.noise, world=world)

@@ -42,6 +42,7 @@ class DStepSettings:
     noise_multiplier: float        # sigma (ignored when mode == 'off')
     loss: str = "bce"              # 'bce' or 'hinge' (train/losses.py)
     normalize_gamma: float | None = None   # None: clip to C; gamma: per-example normalisation C g/(||g|| + gamma)
+    mismatch: float = 0.0          # weight of each real record's mismatched-label row (d_gradient_sum); 0: none
 
 
 def public_labels(count: int, prior: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -112,14 +113,31 @@ def independent_fakes(G: nn.Module, count: int, prior: torch.Tensor, generator: 
         G.train(was_training)
 
 
+def mismatched_labels(real_y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """For each real label y, a label drawn uniformly from the other K - 1 classes, from `generator` (a per-step
+    subgenerator: how many are drawn is the private batch size)."""
+    shift = torch.randint(1, num_classes, real_y.shape, generator=generator, device=generator.device)
+    return (real_y + shift.to(real_y.device)) % num_classes
+
+
 def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fake_x: torch.Tensor,
                    fake_y: torch.Tensor, *, mode: str, max_grad_norm: float, loss: str = "bce",
-                   normalize_gamma: float | None = None) -> tuple[dict, torch.Tensor, dict]:
+                   normalize_gamma: float | None = None, mismatch: float = 0.0,
+                   mismatch_y: torch.Tensor | None = None) -> tuple[dict, torch.Tensor, dict]:
     """The D gradient *sum* before noise and normalisation: clipped per unit (split/joint) or plain (off).
 
     Returns (grads per parameter, row losses (m + f,), stats as tensors). With mode 'joint', fake row i pairs with
     real row i.
+
+    mismatch > 0 (split and off; Reed et al. 2016's matching-aware D): real record i also enters as (x_i,
+    mismatch_y[i]), a wrong label, with target "fake" and its loss weighted by `mismatch`, in the *same* clipping
+    unit as (x_i, y_i). D then learns from the real records which label goes with which image, not only real
+    against fake; each unit is still a function of one record (and public randomness), clipped to C as a whole.
     """
+    if mismatch > 0:
+        return _matching_aware_sum(D, real_x, real_y, fake_x, fake_y, mode=mode, max_grad_norm=max_grad_norm,
+                                   loss=loss, normalize_gamma=normalize_gamma, mismatch=mismatch,
+                                   mismatch_y=mismatch_y)
     m, f = real_x.shape[0], fake_x.shape[0]
     x, y = torch.cat([real_x, fake_x]), torch.cat([real_y, fake_y])
     targets = torch.cat([x.new_ones(m), x.new_zeros(f)])
@@ -145,9 +163,49 @@ def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fak
     return clipped.grads, row_losses.detach(), stats
 
 
+def _matching_aware_sum(D, real_x, real_y, fake_x, fake_y, *, mode, max_grad_norm, loss, normalize_gamma, mismatch,
+                        mismatch_y):
+    """d_gradient_sum with each real record's mismatched-label row in its unit: two clipped sums, the real units
+    (2 rows each) and the fake rows (1 each), because one call's units must all have the same number of rows."""
+    if mode == "joint":
+        raise ValueError("mismatched-label rows need split (or off) mode")
+    m, f = real_x.shape[0], fake_x.shape[0]
+    params = [p for p in D.parameters() if p.requires_grad]
+    grads = {p: torch.zeros_like(p) for p in params}
+    stats: dict = {"clipped_units": real_x.new_zeros((), dtype=torch.long), "units": 0}
+    parts = []
+    for x, y, targets, weights, units in (
+            (torch.cat([real_x, real_x]), torch.cat([real_y, mismatch_y]),
+             torch.cat([real_x.new_ones(m), real_x.new_zeros(m)]),
+             torch.cat([real_x.new_ones(m), real_x.new_full((m,), mismatch)]),
+             torch.stack([torch.arange(m, device=real_x.device), m + torch.arange(m, device=real_x.device)], 1)),
+            (fake_x, fake_y, fake_x.new_zeros(f), fake_x.new_ones(f), None)):
+        if x.shape[0] == 0:
+            parts.append(x.new_zeros(0))
+            continue
+        if mode == "off":
+            rows = d_row_losses(D(x, y), targets, loss) * weights
+            for p, g in zip(params, torch.autograd.grad(rows.sum(), params)):
+                grads[p] += g
+        else:
+            with LayerTape(D) as tape:
+                logits = D(x, y)
+            rows = d_row_losses(logits, targets, loss) * weights
+            clipped = clipped_grad_sum(tape, rows, max_norm=max_grad_norm, units=units,
+                                       normalize_gamma=normalize_gamma)
+            for p, g in clipped.grads.items():
+                grads[p] += g
+            stats["clipped_units"] = stats["clipped_units"] + (clipped.norms > max_grad_norm).sum()
+            stats["units"] += clipped.norms.numel()
+        parts.append(rows.detach())
+    real_rows = parts[0]
+    # the row losses reported: the matched real rows, then the fakes (as without mismatch)
+    return grads, torch.cat([real_rows[:m], parts[1]]), stats
+
+
 def discriminator_update(D: nn.Module, d_opt: torch.optim.Optimizer, real_x: torch.Tensor, real_y: torch.Tensor,
                          fake_x: torch.Tensor, fake_y: torch.Tensor, *, settings: DStepSettings,
-                         noise_gen, world: World = SINGLE) -> dict:
+                         noise_gen, world: World = SINGLE, mismatch_y: torch.Tensor | None = None) -> dict:
     """One D update from this rank's Poisson batch and its share of the fakes:
     (sum over ranks of the clipped sums + one draw of N(0, sigma^2 C^2)) / B, the same on every rank.
 
@@ -156,7 +214,8 @@ def discriminator_update(D: nn.Module, d_opt: torch.optim.Optimizer, real_x: tor
     m, f = real_x.shape[0], fake_x.shape[0]
     grads, row_losses, stats = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode=settings.mode,
                                               max_grad_norm=settings.max_grad_norm, loss=settings.loss,
-                                              normalize_gamma=settings.normalize_gamma)
+                                              normalize_gamma=settings.normalize_gamma, mismatch=settings.mismatch,
+                                              mismatch_y=mismatch_y)
     if settings.mode != "off" and world.main:
         # Once per step in total, before the sum over ranks: noise on every rank would be sqrt(N) sigma C.
         add_gaussian_noise_(grads, settings.noise_multiplier * settings.max_grad_norm, noise_gen)
@@ -178,8 +237,10 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
                                            block=max(settings.expected_batch_size, 1))
     else:  # split/off: B fakes in all, a public constant independent of the data, split across ranks
         fake_x, fake_y = public_fake_batch(G, world.share(settings.expected_batch_size), prior, latent_gen)
+    mismatch_y = mismatched_labels(real_y, prior.numel(), step_subgenerator(latent_gen)) if settings.mismatch > 0 \
+        else None
     return discriminator_update(D, d_opt, real_x, real_y, fake_x, fake_y, settings=settings, noise_gen=noise_gen,
-                                world=world)
+                                world=world, mismatch_y=mismatch_y)
 
 
 def generator_update(G: nn.Module, g_opt: torch.optim.Optimizer, D: nn.Module, z: torch.Tensor, y: torch.Tensor, *,
