@@ -198,8 +198,9 @@ def main() -> None:
         print("\n".join(f"auto: {r}" for r in reasons), flush=True)
     else:
         base = preset(args.preset)
-    cfg = base.replace(dataset=args.dataset, target_epsilon=args.epsilon, noise_multiplier=None, seed=args.seed,
-                       **changes)
+    # --set may override these too (e.g. mode="off" with target_epsilon=null: the non-private reference recipe)
+    cfg = base.replace(**{**dict(dataset=args.dataset, target_epsilon=args.epsilon, noise_multiplier=None,
+                                 seed=args.seed), **changes})
     if args.steps is not None:
         cfg = cfg.replace(steps=args.steps)
     recipe = args.preset + (f" + `{json.dumps(changes)}`" if changes else "") + \
