@@ -217,16 +217,20 @@ def main() -> None:
                                 progress=True)
     write_json_atomic(out / "private" / "evaluation.json", result)
     stamp = f"| {machine()} | {code_commit} | {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | `{command()}` |\n"
-    rows = [f"| {name} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe} "
-            f"| {args.seed} | {report['noise_multiplier']:.4g} | {cfg.batch_size} | {report['d_steps']} "
+    # a non-private run (--set mode="off") has no epsilon and no sigma
+    eps = "inf (not private)" if report["epsilon"] is None else \
+        f"{report['epsilon']:.3f} ({report['headline_conversion']})"
+    sigma = "-" if report["noise_multiplier"] is None else f"{report['noise_multiplier']:.4g}"
+    rows = [f"| {name} | {args.n} | {eps} | {recipe} "
+            f"| {args.seed} | {sigma} | {cfg.batch_size} | {report['d_steps']} "
             f"| **{100 * result['cnn']['accuracy']:.2f}** | {wall / 60:.1f} min " + stamp]
     if args.uniform_samples_too:   # the same G, its samples' labels uniform: what the label prior alone changes
         x, y = sample_synthetic(G, n_syn, [1.0 / train.num_classes] * train.num_classes,
                                 torch.Generator().manual_seed(args.seed))
         uniform = evaluate_synthetic(x, y, train, test, num_classes=train.num_classes, seed=args.seed,
                                      metrics=("cnn",), progress=True)
-        rows.append(f"| {name} | {args.n} | {report['epsilon']:.3f} ({report['headline_conversion']}) | {recipe}, the "
-                    f"same run sampled with uniform labels | {args.seed} | {report['noise_multiplier']:.4g} "
+        rows.append(f"| {name} | {args.n} | {eps} | {recipe}, the "
+                    f"same run sampled with uniform labels | {args.seed} | {sigma} "
                     f"| {cfg.batch_size} | {report['d_steps']} | **{100 * uniform['cnn']['accuracy']:.2f}** "
                     f"| {wall / 60:.1f} min " + stamp)
     if not args.no_reference:
