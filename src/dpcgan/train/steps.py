@@ -169,6 +169,8 @@ def _matching_aware_sum(D, real_x, real_y, fake_x, fake_y, *, mode, max_grad_nor
     (2 rows each) and the fake rows (1 each), because one call's units must all have the same number of rows."""
     if mode == "joint":
         raise ValueError("mismatched-label rows need split (or off) mode")
+    if mismatch_y is None or mismatch_y.shape != real_y.shape:
+        raise ValueError("mismatch > 0 needs one wrong label per real record (mismatch_y, from mismatched_labels)")
     m, f = real_x.shape[0], fake_x.shape[0]
     params = [p for p in D.parameters() if p.requires_grad]
     grads = {p: torch.zeros_like(p) for p in params}
