@@ -113,6 +113,15 @@ def procedural_shapes(split: str, side: int = 28, num_classes: int = 10):
     return LabeledImages(x, torch.from_numpy(y.astype(np.int64)), num_classes, "shapes")
 
 
+def load_any(name: str, split: str, data_dir: str):
+    """A public benchmark, one derived from Fashion-MNIST, or the procedural shapes."""
+    if name in DERIVED:
+        return derived_dataset(name, split, data_dir)
+    if name == "shapes":
+        return procedural_shapes(split)
+    return load_dataset(name, split, data_dir)
+
+
 def first_classes(data, k: int):
     """The records of classes 0 .. k-1 only, as a k-class set (few-class data: a clinic's 2 or 3 diagnoses)."""
     import dataclasses
@@ -183,10 +192,8 @@ def main() -> None:
     args = ap.parse_args()
     code_commit = start_training_benchmark(args.threads)
     changes = parse_sets(args.set)
-    load = derived_dataset if args.dataset in DERIVED else \
-        (lambda _name, split, _dir: procedural_shapes(split)) if args.dataset == "shapes" else load_dataset
-    train_all = load(args.dataset, "train", args.data_dir)
-    test = load(args.dataset, "test", args.data_dir)
+    train_all = load_any(args.dataset, "train", args.data_dir)
+    test = load_any(args.dataset, "test", args.data_dir)
     if args.classes:
         train_all, test = first_classes(train_all, args.classes), first_classes(test, args.classes)
     name = args.dataset + (f" (first {args.classes} classes)" if args.classes else "") + \

@@ -40,8 +40,8 @@ from .result import TrainResult, run_config
 from .losses import Anchors, ClassEmbeddingAnchor, ClassMeanAnchor
 from .warm_start import pretrain_generator
 from .schedule import DStepScheduler, ema_decay, fake_accuracy, recalibrate_batchnorm_
-from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, mismatched_labels,
-                    public_fake_batch, public_labels, public_latent, step_subgenerator)
+from .steps import (DStepSettings, discriminator_step, discriminator_update, generator_step, public_fake_batch,
+                    public_labels, public_latent, step_mismatched_labels)
 
 # fakes on which the adaptive n_D reads D's accuracy at each G step (public; Bie et al. use a batch)
 ADAPTIVE_PROBE_FAKES = 256
@@ -303,8 +303,7 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
                 # G has not changed since these fakes were drawn: the same public function of G and fresh latents
                 if reused_fakes is None or d_since_g == 0:
                     reused_fakes = public_fake_batch(G, world.share(cfg.batch_size), prior, gens.latent)
-                mismatch_y = mismatched_labels(real_y, data.num_classes, step_subgenerator(gens.latent)) \
-                    if cfg.d_mismatch > 0 else None
+                mismatch_y = step_mismatched_labels(settings, real_y, data.num_classes, gens.latent)
                 d_stats = discriminator_update(D, d_opt, real_x, real_y, *reused_fakes, settings=settings,
                                                noise_gen=gens.noise, world=world, mismatch_y=mismatch_y)
             else:

@@ -120,6 +120,15 @@ def mismatched_labels(real_y: torch.Tensor, num_classes: int, generator: torch.G
     return (real_y + shift.to(real_y.device)) % num_classes
 
 
+def step_mismatched_labels(settings: DStepSettings, real_y: torch.Tensor, num_classes: int,
+                           latent_gen: torch.Generator) -> torch.Tensor | None:
+    """This D step's wrong labels (settings.mismatch > 0), else None. Drawn from a per-step subgenerator: the public
+    latent stream advances by one draw whatever the (private) number of real records."""
+    if settings.mismatch <= 0:
+        return None
+    return mismatched_labels(real_y, num_classes, step_subgenerator(latent_gen))
+
+
 def d_gradient_sum(D: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, fake_x: torch.Tensor,
                    fake_y: torch.Tensor, *, mode: str, max_grad_norm: float, loss: str = "bce",
                    normalize_gamma: float | None = None, mismatch: float = 0.0,
@@ -239,8 +248,7 @@ def discriminator_step(D: nn.Module, d_opt: torch.optim.Optimizer, G: nn.Module,
                                            block=max(settings.expected_batch_size, 1))
     else:  # split/off: B fakes in all, a public constant independent of the data, split across ranks
         fake_x, fake_y = public_fake_batch(G, world.share(settings.expected_batch_size), prior, latent_gen)
-    mismatch_y = mismatched_labels(real_y, prior.numel(), step_subgenerator(latent_gen)) if settings.mismatch > 0 \
-        else None
+    mismatch_y = step_mismatched_labels(settings, real_y, prior.numel(), latent_gen)
     return discriminator_update(D, d_opt, real_x, real_y, fake_x, fake_y, settings=settings, noise_gen=noise_gen,
                                 world=world, mismatch_y=mismatch_y)
 
