@@ -148,6 +148,7 @@ def test_the_docs_table_is_what_auto_chooses():
                 kind += " + RFF" if cfg.warm_start_rff_noise else ""
                 if cfg.warm_start_anchor and (cfg.warm_start_noise, cfg.warm_start_rff_noise) != (15.0, 10.0):
                     kind += f" (s {cfg.warm_start_noise:g} / {cfg.warm_start_rff_noise:g})"
+            kind += " + matching-aware D" if cfg.d_mismatch else ""
             assert cell == f"B {cfg.batch_size}, T {cfg.steps}, {kind}", (n, eps)
 
 
@@ -336,3 +337,26 @@ def test_few_classes_of_a_few_thousand_images_get_the_pooled_warm_start_too():
         cfg, reasons = auto_config(n, (1, 28, 28), k, 1.0)
         assert cfg.warm_start_noise == 0 and any("DP warm start off (the mnist-eps1 recipe)" in r for r in reasons)
         assert cfg.label_prior == "uniform"               # no counts released: the public uniform prior
+
+
+def test_the_matching_aware_d_where_gradients_are_quiet_enough_and_n_is_small():
+    """d_mismatch (each real record also scored with a wrong label, in its own clipping unit) is on where it was
+    measured to help: n <= 10,000 with the chosen run's sigma/B <= 4e-3 (5,000 and 10,000 at epsilon 10); off at
+    noisier gradients, above 10,000 records (the presets' region) and for quiet runs. It costs no epsilon: the plan's
+    sigma is the one without it."""
+    from dpcgan import auto_recipe
+    from dpcgan.config import resolve_plan
+
+    for n, eps, on in ((5_000, 10.0, True), (10_000, 10.0, True), (2_000, 10.0, False), (5_000, 3.0, False),
+                       (10_000, 3.0, False), (5_000, 1.0, False), (20_000, 10.0, False), (60_000, 1.0, False),
+                       (60_000, 10.0, False)):
+        cfg, reasons = auto_config(n, (1, 28, 28), 10, eps)
+        assert (cfg.d_mismatch == auto_recipe.MISMATCH_WEIGHT) is on and (cfg.d_mismatch == 0) is not on, (n, eps)
+        assert any("matching-aware D" in r for r in reasons) is on
+        if on:
+            assert auto_recipe.choose(n, eps, (1, 28, 28), 10).noise_per_coordinate <= auto_recipe.MISMATCH_MAX_NOISE
+            plan = resolve_plan(cfg, n, 10)
+            assert plan.noise_multiplier == resolve_plan(cfg.replace(d_mismatch=0.0), n, 10).noise_multiplier
+    # colour at 5,000: B 256 by the time budget leaves sigma/B above the line
+    rgb, _ = auto_config(5_000, (3, 32, 32), 10, 10.0)
+    assert rgb.d_mismatch == 0.0

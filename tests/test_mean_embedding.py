@@ -20,7 +20,7 @@ from dpcgan.privacy.mean_embedding import (class_embedding_sums, default_bandwid
                                            noisy_class_embedding_sums, rff_features, rff_frequencies)
 from dpcgan.privacy.noise import SeededNoise
 from dpcgan.privacy.pld import events_epsilon
-from dpcgan.train import train
+from dpcgan.train import loop, train
 from dpcgan.train.checkpoint import CHECKPOINT_NAME
 from dpcgan.train.losses import ClassEmbeddingAnchor, class_embedding_matching_loss
 
@@ -150,3 +150,29 @@ def test_a_run_records_both_releases_once_draws_public_frequencies_and_resumes(m
     assert_same_run(tmp_path / "ref", tmp_path / "resumed", log_every=2, steps=8)
     assert json.loads((tmp_path / "resumed" / "privacy.json").read_text())["events"] == report["events"]
 
+
+
+def test_the_embeddings_may_have_their_own_resolution(mnist_small, tmp_path, monkeypatch):
+    """warm_start_rff_side pools the embeddings' images apart from the means' (same sensitivity, same epsilon):
+    the public frequencies have that many inputs, the report says so, and a side larger than the images is refused."""
+    cfg = tiny(steps=2, warm_start_noise=25.0, warm_start_steps=2, warm_start_side=7, warm_start_clip=2.0,
+               warm_start_anchor=10.0, warm_start_rff_noise=12.0, warm_start_rff_features=16, warm_start_rff_anchor=5.0,
+               checkpoint_every=1)
+    drawn = []   # the inputs of the public frequencies each run draws
+    monkeypatch.setattr(loop, "rff_frequencies", lambda in_dim, *a: drawn.append(in_dim) or rff_frequencies(in_dim, *a))
+    eps = {}
+    for name, rff_side, inputs in (("as-means", None, 49), ("own", 14, 196), ("full", 0, 784)):
+        run = tmp_path / name
+        train(cfg.replace(warm_start_rff_side=rff_side, steps=1), mnist_small, run, progress=False)
+        assert drawn.pop() == inputs
+        report = json.loads((run / "privacy.json").read_text())
+        eps[name] = report["epsilon"]
+        mechanism = report["warm_start_embedding"]["mechanism"]
+        pooled = {49: "pooled to 7 x 7", 196: "pooled to 14 x 14", 784: None}[inputs]
+        assert (pooled in mechanism) if pooled else ("pooled" not in mechanism)
+        assert "pooled to 7 x 7" in report["warm_start"]["mechanism"]    # the means keep their own side
+    assert eps["as-means"] == eps["own"] == eps["full"]   # the pooling is a function of one record: sensitivity 1
+    with pytest.raises(ConfigError, match="warm_start_rff_side = 29"):
+        train(cfg.replace(warm_start_rff_side=29), mnist_small, tmp_path / "too-big", progress=False)
+    with pytest.raises(ConfigError, match="warm_start_rff_side must be >= 0"):
+        resolve_plan(cfg.replace(warm_start_rff_side=-2), 2000, 10)

@@ -50,11 +50,15 @@ def test_removing_one_record_moves_the_pre_noise_sum_by_at_most_C(mode):
     assert max(diffs) >= 0.99 * C  # clipping was active: the bound is attained, the test is not vacuous
 
 
-def test_a_records_mismatched_label_row_shares_its_clipping_unit():
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_a_records_mismatched_label_row_shares_its_clipping_unit(one_pass):
     """d_mismatch: record i's (x_i, y_i) row and its (x_i, y'_i) row are clipped together. The clipped sum equals an
-    explicit per-unit reference, and removing one record moves it by at most C (attained: clipping was active)."""
+    explicit per-unit reference, and removing one record moves it by at most C (attained: clipping was active).
+    Both paths: the conv D scores both labels from one pass (one_pass), any other D runs the image twice."""
     torch.manual_seed(0)
     D = ConvProjectionDiscriminator((1, 28, 28), 10, width=8).double()
+    if not one_pass:
+        D.scores_label_sets = False   # the instance attribute hides the class's: the two-row-unit path
     m, f, C, w = 6, 5, 0.05, 0.7
     real_x, real_y = torch.rand(m, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (m,))
     fake_x, fake_y = torch.rand(f, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (f,))
@@ -89,6 +93,18 @@ def test_a_records_mismatched_label_row_shares_its_clipping_unit():
     with pytest.raises(ValueError, match="split"):
         d_gradient_sum(D, real_x, real_y, real_x, real_y, mode="joint", max_grad_norm=C, mismatch=w,
                        mismatch_y=wrong_y)
+    # without privacy (mode off): the plain gradient of the same loss
+    plain, rows, _ = d_gradient_sum(D, real_x, real_y, fake_x, fake_y, mode="off", max_grad_norm=C, mismatch=w,
+                                    mismatch_y=wrong_y)
+    total = sum(d_row_losses(D(real_x[i:i + 1], real_y[i:i + 1]), one).sum()
+                + w * d_row_losses(D(real_x[i:i + 1], wrong_y[i:i + 1]), zero).sum() for i in range(m)) \
+        + sum(d_row_losses(D(fake_x[j:j + 1], fake_y[j:j + 1]), zero).sum() for j in range(f))
+    assert torch.allclose(flat(plain), torch.cat([g.flatten() for g in torch.autograd.grad(total, params)]),
+                          rtol=1e-6, atol=1e-9)
+    # the reported losses: the matched real rows, then the fakes
+    expected = d_row_losses(D(torch.cat([real_x, fake_x]), torch.cat([real_y, fake_y])),
+                            torch.cat([torch.ones(m), torch.zeros(f)]).double())
+    assert torch.allclose(rows, expected)
 
 
 class RecordingGenerator(nn.Module):

@@ -111,6 +111,8 @@ class TrainConfig:
     warm_start_rff_bandwidth: float = 0.0  # kernel length scale; 0: sqrt(0.05 x released pixels), a public rule
     warm_start_rff_anchor: float = 0.0  # weight of the squared-MMD match to those embeddings in every G step (and
                                         # in pretraining, where 0 counts as 1); post-processing
+    warm_start_rff_side: int | None = None  # the embeddings' images average-pooled to side x side; None: as the
+                                        # means (warm_start_side); 0: full resolution (the sensitivity stays 1)
     # marginal-fitted tables (arch "table-marginals", tables/marginal_fit.py): no D steps; the budget goes to DP count
     # tables ((label, column) for every column, then `marginal_rounds` rounds that each measure the
     # `marginal_tables_per_round` (label, a, b) tables the generator fits worst, chosen with noisy scores), and G is
@@ -138,6 +140,13 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def embedding_side(self) -> int | None:
+        """The side the mean embeddings' images are pooled to (warm_start_rff_side, or the means' side when it is
+        None); None: full resolution."""
+        side = self.warm_start_side if self.warm_start_rff_side is None else self.warm_start_rff_side
+        return side or None
 
     @property
     def g_fakes_per_step(self) -> int:
@@ -416,6 +425,9 @@ def validate(cfg: TrainConfig) -> None:
                               "data's own side")
     if cfg.warm_start_side < 0:
         raise ConfigError(f"warm_start_side must be >= 0 (got {cfg.warm_start_side}); 0 keeps full resolution")
+    if cfg.warm_start_rff_side is not None and cfg.warm_start_rff_side < 0:
+        raise ConfigError(f"warm_start_rff_side must be >= 0 (got {cfg.warm_start_rff_side}); 0 keeps full "
+                          "resolution, null (the default) takes warm_start_side")
     if cfg.label_prior == WARM_START_COUNTS and (cfg.mode == "off" or cfg.arch == MARGINAL_ARCH):
         raise ConfigError("--label-prior warm-start-counts takes the DP warm start's noisy class counts as the prior: "
                           "it needs a private run with the warm start; use 'uniform' or 'dp-histogram' otherwise")

@@ -6,7 +6,7 @@ KEYS = ("dataset", "arch", "mode", "batch_size", "noise_multiplier", "steps", "t
         "conversion", "max_grad_norm", "d_steps_per_g", "d_optimizer", "g_ema")
 AUTO_KEYS = ("batch_size", "steps", "target_epsilon", "delta", "conversion", "d_hidden", "d_lr", "g_steps_per_round",
              "g_batch_size", "warm_start_noise", "warm_start_clip", "warm_start_side", "warm_start_anchor",
-             "warm_start_rff_noise", "warm_start_rff_features", "warm_start_rff_anchor", "label_prior", "model_side")
+             "warm_start_rff_noise", "warm_start_rff_features", "warm_start_rff_anchor", "warm_start_rff_side", "label_prior", "model_side")
 
 
 def add_parser(sub) -> None:

@@ -143,6 +143,10 @@ class ConvProjectionDiscriminator(nn.Module):
         # D learns the class templates from zero.
         nn.init.zeros_(self.embed.weight)
 
+    # y may be (N, k): k labels per image, scored from one pass of phi(x) (the matching-aware D's (x, y) and (x, y')
+    # rows of one record: train/steps.py), logits (N, k). The embedding is still called once per forward.
+    scores_label_sets = True
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.model_side or x.shape[-2] != self.model_side:
             x = F.adaptive_avg_pool2d(x, self.model_side)   # per example: each record's influence stays its own
@@ -151,4 +155,6 @@ class ConvProjectionDiscriminator(nn.Module):
         for conv, norm in zip(getattr(self, "extra_conv", ()), getattr(self, "extra_norm", ())):
             h = F.leaky_relu(norm(conv(h)), 0.2)
         h = h.flatten(1)  # (N, feat)
+        if y.dim() == 2:
+            return self.fc(h) + (self.embed(y) * h.unsqueeze(1)).sum(-1)
         return self.fc(h).squeeze(-1) + (self.embed(y) * h).sum(1)

@@ -131,8 +131,8 @@ def privacy_report(*, cfg, plan, ledger: PrivacyLedger, spec, dataset_name: str,
         "warm_start_embedding": None if not (private and cfg.warm_start_noise and cfg.warm_start_rff_noise) else {
             "mechanism": ("Gaussian mechanism on the per-class sums of random Fourier features phi(x) = [cos(Wx), "
                           f"sin(Wx)] / sqrt(F) of the records"
-                          + (f" average-pooled to {cfg.warm_start_side} x {cfg.warm_start_side}"
-                             if cfg.warm_start_side else "")
+                          + (f" average-pooled to {cfg.embedding_side} x {cfg.embedding_side}"
+                             if cfg.embedding_side else "")
                           + f" (F = {cfg.warm_start_rff_features} public frequencies W drawn from the run's "
                           "initialisation stream; ||phi(x)|| = 1 for every record, so L2 sensitivity 1 without "
                           f"clipping), noise N(0, {cfg.warm_start_rff_noise:g}^2) per entry; divided by the warm "

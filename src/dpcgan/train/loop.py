@@ -260,8 +260,8 @@ def _train(cfg, plan, spec, data, G, D, gens, run_path, progress, resume, device
         if warm_start_embedding is None:
             raise ConfigError("warm_start_rff_anchor needs the warm start's released mean embeddings, and this "
                               "checkpoint has none: resume with warm_start_rff_anchor = 0")
-        embedding_anchor = _embedding_anchor(warm_start_embedding, cfg.warm_start_side or None,
-                                             cfg.warm_start_rff_anchor, device)
+        embedding_anchor = _embedding_anchor(warm_start_embedding, cfg.embedding_side, cfg.warm_start_rff_anchor,
+                                             device)
     anchor = Anchors.of(mean_anchor, embedding_anchor)
     g_loss = torch.full((), math.nan, device=device)
     settings = DStepSettings(cfg.mode, cfg.batch_size, cfg.max_grad_norm, sigma, loss=cfg.loss,
@@ -414,10 +414,13 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
     if cfg.warm_start_rff_noise and spec.schema is not None:   # refused before anything is released
         raise ConfigError("warm_start_rff_noise (mean embeddings of random Fourier features) is for images; set "
                           "warm_start_rff_noise = 0 for tables")
-    side = cfg.warm_start_side or None
-    if side is not None and (spec.schema is not None or side > min(data.image_shape[1:])):
-        raise ConfigError(f"warm_start_side = {side} pools images to side x side: it needs images at least that large "
-                          f"(records here have shape {tuple(data.image_shape)}); set warm_start_side = 0")
+    side, embedding_side = cfg.warm_start_side or None, cfg.embedding_side
+    pooled_sides = {"warm_start_side": side} | ({"warm_start_rff_side": embedding_side} if cfg.warm_start_rff_noise
+                                                else {})
+    for key, pooled in pooled_sides.items():
+        if pooled is not None and (spec.schema is not None or pooled > min(data.image_shape[1:])):
+            raise ConfigError(f"{key} = {pooled} pools images to side x side: it needs images at least that large "
+                              f"(records here have shape {tuple(data.image_shape)}); set {key} = 0")
     sums, counts = noisy_class_release(data, data.num_classes, cfg.warm_start_clip, cfg.warm_start_noise, gens.noise,
                                        side)
     means = means_from_release(sums, counts, cfg.warm_start_clip, pooled_shape(data.image_shape, side),
@@ -431,19 +434,19 @@ def _warm_start(cfg, spec, data, G, G_ema, prior, gens, ledger, world, private,
     embedding = extra = None
     if cfg.warm_start_rff_noise:
         # The frequencies are public: drawn from the initialisation stream, never from the data.
-        pixels = math.prod(pooled_shape(data.image_shape, side))
+        pixels = math.prod(pooled_shape(data.image_shape, embedding_side))
         frequencies = rff_frequencies(pixels, cfg.warm_start_rff_features,
                                       cfg.warm_start_rff_bandwidth or default_bandwidth(pixels),
                                       int(torch.randint(0, 2**62, (1,), generator=gens.init)))
         embedding_sums = noisy_class_embedding_sums(data, data.num_classes, frequencies, cfg.warm_start_rff_noise,
-                                                    gens.noise, side)
+                                                    gens.noise, embedding_side)
         if private:
             ledger.record_step(sample_rate=1.0, noise_multiplier=cfg.warm_start_rff_noise,
                                release="warm-start-embedding")
         # divided by the counts of the first release (post-processing: no new release of the counts)
         embedding = {"frequencies": frequencies.to(torch.float32),
                      "embeddings": embeddings_from_release(embedding_sums, counts)}
-        extra = _embedding_anchor(embedding, side, cfg.warm_start_rff_anchor or 1.0, device)
+        extra = _embedding_anchor(embedding, embedding_side, cfg.warm_start_rff_anchor or 1.0, device)
     pretrain_generator(G, means.to(device), steps=cfg.warm_start_steps, batch_size=cfg.g_fakes_per_step,
                        lr=cfg.g_lr, betas=cfg.g_betas, prior=prior, latent_gen=gens.latent, side=side, extra=extra)
     if G_ema is not None:  # the average starts from the warmed G, not from the random initialisation
